@@ -1,0 +1,52 @@
+//! Who a user is, through NSS: local files, or a directory served by SSSD.
+
+use nix::unistd::{Gid, Group, User};
+use std::ffi::CString;
+
+/// What deadbolt needs to know of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+    /// The GECOS field's first part, the real name.
+    pub real_name: String,
+}
+
+/// Looks a user up. `None` when NSS does not know him, or the lookup failed.
+pub fn lookup(name: &str) -> Option<Account> {
+    let user = User::from_name(name).ok().flatten()?;
+    let gecos = user.gecos.to_string_lossy().into_owned();
+    Some(Account {
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        real_name: gecos.split(',').next().unwrap_or("").to_owned(),
+    })
+}
+
+/// Whether `user` (whose primary group is `primary_gid`) belongs to the group
+/// named `group`, as primary or supplementary member.
+pub fn is_member(user: &str, primary_gid: u32, group: &str) -> bool {
+    let Some(gid) = group_gid(group) else {
+        return false;
+    };
+    group_ids(user, primary_gid).contains(&gid)
+}
+
+/// The gid of the group named `group`.
+pub fn group_gid(group: &str) -> Option<u32> {
+    Group::from_name(group)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
+}
+
+/// All groups of a user, primary first.
+pub fn group_ids(user: &str, primary_gid: u32) -> Vec<u32> {
+    let Ok(c_user) = CString::new(user) else {
+        return vec![primary_gid];
+    };
+    match nix::unistd::getgrouplist(&c_user, Gid::from_raw(primary_gid)) {
+        Ok(groups) => groups.into_iter().map(Gid::as_raw).collect(),
+        Err(_) => vec![primary_gid],
+    }
+}
