@@ -18,3 +18,4 @@ pub use state::{Failure, UserState};
 pub use store::{StateStore, StoreError};
 pub use time::Timestamp;
 pub use username::{UserName, UserNameError};
+pub use lockout::LockReason;

@@ -186,3 +186,44 @@ impl LockoutPolicy {
         }
     }
 }
+
+/// "9 minutes", "1 minute", "less than a minute": how long, for people.
+pub fn minutes_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        return "less than a minute".to_owned();
+    }
+    // Round up: "locked for 1 more minute" must not be said at 1m59s.
+    let minutes = secs.div_ceil(60);
+    if minutes == 1 {
+        "1 minute".to_owned()
+    } else {
+        format!("{minutes} minutes")
+    }
+}
+
+impl LockStatus {
+    /// The plain message for the person at the prompt, or `None` when the
+    /// account is not locked.
+    pub fn user_message(&self, now: Timestamp) -> Option<String> {
+        if self.disabled {
+            return Some(
+                "The account is disabled: ask your manager or an administrator.".to_owned(),
+            );
+        }
+        if !self.failure_locked {
+            return None;
+        }
+        let n = self.failures;
+        Some(match self.locked_until {
+            None => format!(
+                "The account is locked after {n} failed logins until it is reactivated: \
+                 ask your manager or an administrator."
+            ),
+            Some(until) => format!(
+                "The account is locked after {n} failed logins; it unlocks in {}.",
+                minutes_text(now.until(until))
+            ),
+        })
+    }
+}

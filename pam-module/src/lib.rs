@@ -1,1 +1,124 @@
+//! `pam_deadbolt.so`: the PAM shell around deadbolt's core.
+//!
+//! The entry points come from `pam-bindings`, which wraps each in
+//! `catch_unwind` (a panic returns PAM_ABORT) and checks the handle for null.
+//! The few libpam calls it lacks are declared in [`ffi`], the only module
+//! allowed unsafe code. Everything else is ordinary safe Rust: [`phases`]
+//! decides, this file only fetches PAM items and delivers the verdict.
+#![deny(unsafe_code)]
 
+mod ffi;
+mod log;
+mod phases;
+
+use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_SILENT, PAM_TEXT_INFO};
+use pam::conv::Conv;
+use pam::items::{AuthTok, RHost, Service, Tty, User};
+use pam::module::{PamHandle, PamHooks};
+use phases::{Phase, Request, Verdict};
+use std::ffi::CStr;
+
+struct Deadbolt;
+
+#[allow(unsafe_code)]
+mod hooks {
+    // SAFETY: the macro only defines the six `pam_sm_*` functions, each of
+    // which forwards to `invoke_hook` behind a panic boundary.
+    pam::pam_hooks!(super::Deadbolt);
+}
+
+impl PamHooks for Deadbolt {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let args = module_args(&args);
+        let phase = if args.contains(&"authfail") {
+            Phase::AuthFail
+        } else if args.contains(&"authsucc") {
+            Phase::AuthSucc
+        } else if args.contains(&"preauth") {
+            Phase::PreAuth
+        } else {
+            log::error("no mode given in the auth stack: use preauth, authfail or authsucc");
+            return PamResultCode::PAM_SERVICE_ERR;
+        };
+        run(pamh, phase, &args, flags)
+    }
+
+    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        run(pamh, Phase::Account, &module_args(&args), flags)
+    }
+
+    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// Module arguments that are not UTF-8 cannot be ours: they are logged and
+/// skipped, like any other unknown argument.
+fn module_args<'a>(args: &[&'a CStr]) -> Vec<&'a str> {
+    args.iter()
+        .filter_map(|a| match a.to_str() {
+            Ok(s) => Some(s),
+            Err(_) => {
+                log::error("ignoring a module argument that is not UTF-8");
+                None
+            }
+        })
+        .collect()
+}
+
+fn item_text(item: Option<&CStr>) -> Option<String> {
+    item.map(|c| String::from_utf8_lossy(c.to_bytes()).into_owned())
+}
+
+fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> PamResultCode {
+    if args.contains(&"test_panic") {
+        // Lets the test suite prove that a panic ends as PAM_ABORT at the
+        // boundary rather than killing the host program.
+        panic!("test_panic: deliberate panic requested by the module arguments");
+    }
+    let user = match pamh.get_item::<User>() {
+        Ok(Some(User(name))) => name.to_bytes().to_vec(),
+        // Not set yet: ask the application, as pam_faillock does.
+        Ok(None) => match pamh.get_user(None) {
+            Ok(name) => name.into_bytes(),
+            Err(code) => return code,
+        },
+        Err(code) => return code,
+    };
+    let service = item_text(pamh.get_item::<Service>().ok().flatten().map(|s| s.0));
+    let rhost = item_text(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0));
+    let tty = item_text(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0));
+    // Only whether a password was typed matters; the token itself is never read.
+    let password_given = matches!(pamh.get_item::<AuthTok>(), Ok(Some(_)));
+    let request = Request {
+        phase,
+        user: &user,
+        service: service.as_deref().unwrap_or(""),
+        rhost: rhost.as_deref().unwrap_or(""),
+        tty: tty.as_deref().unwrap_or(""),
+        password_given,
+        args,
+        now: deadbolt_core::Timestamp::now(),
+    };
+    let Verdict {
+        code,
+        message,
+        warning,
+        delay,
+    } = phases::decide(&request);
+    let quiet = flags & PAM_SILENT != 0;
+    if !quiet {
+        if let Ok(Some(conv)) = pamh.get_item::<Conv>() {
+            if let Some(text) = message {
+                let _ = conv.send(PAM_ERROR_MSG, &text);
+            }
+            if let Some(text) = warning {
+                let _ = conv.send(PAM_TEXT_INFO, &text);
+            }
+        }
+    }
+    if let Some(delay) = delay {
+        ffi::fail_delay(pamh, delay);
+    }
+    code
+}

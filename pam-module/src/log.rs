@@ -1,0 +1,36 @@
+//! Events to syslog (authpriv), where pam_faillock's go. A missing syslog
+//! socket (a container) must never fail a login, so errors are dropped.
+
+use syslog::{Facility, Formatter3164, Severity};
+
+fn send(severity: Severity, text: &str) {
+    let formatter = Formatter3164 {
+        facility: Facility::LOG_AUTHPRIV,
+        hostname: None,
+        process: "pam_deadbolt".into(),
+        pid: std::process::id(),
+    };
+    if let Ok(mut logger) = syslog::unix(formatter) {
+        let _ = match severity {
+            Severity::LOG_ERR => logger.err(text),
+            Severity::LOG_WARNING => logger.warning(text),
+            Severity::LOG_NOTICE => logger.notice(text),
+            _ => logger.info(text),
+        };
+    }
+}
+
+/// Something an administrator must fix (a bad config, an unusable state
+/// directory): logged at LOG_ERR.
+pub fn error(text: &str) {
+    send(Severity::LOG_ERR, text);
+}
+
+/// A security event: a lock, a timed unlock, a refused login.
+pub fn notice(text: &str) {
+    send(Severity::LOG_NOTICE, text);
+}
+
+pub fn info(text: &str) {
+    send(Severity::LOG_INFO, text);
+}

@@ -1,0 +1,463 @@
+//! What each PAM call decides, in safe code with the time passed in.
+
+use crate::log;
+use deadbolt_config::{split_module_args, Config, EffectiveLockout, DEFAULT_CONFIG_PATH};
+use deadbolt_core::identity::{self, Account};
+use deadbolt_core::store::Loaded;
+use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserState};
+use pam::constants::PamResultCode;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    PreAuth,
+    AuthFail,
+    AuthSucc,
+    Account,
+}
+
+/// Everything a decision needs, fetched from PAM by the caller.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub phase: Phase,
+    /// The user name exactly as PAM holds it: not yet checked.
+    pub user: &'a [u8],
+    pub service: &'a str,
+    pub rhost: &'a str,
+    pub tty: &'a str,
+    /// Whether the password module received a password (PAM_AUTHTOK set).
+    /// When it did not, the conversation was aborted or timed out.
+    pub password_given: bool,
+    pub args: &'a [&'a str],
+    pub now: Timestamp,
+}
+
+/// What to answer libpam, and what to tell the user.
+#[derive(Debug)]
+pub struct Verdict {
+    pub code: PamResultCode,
+    /// An error message (PAM_ERROR_MSG).
+    pub message: Option<String>,
+    /// An informational message (PAM_TEXT_INFO).
+    pub warning: Option<String>,
+    pub delay: Option<Duration>,
+}
+
+impl Verdict {
+    fn code(code: PamResultCode) -> Self {
+        Verdict {
+            code,
+            message: None,
+            warning: None,
+            delay: None,
+        }
+    }
+}
+
+/// Rhost, tty and service come from the application and, through reverse
+/// DNS, from the network: keep them short and free of control characters
+/// before they reach the state or the log.
+fn clean(text: &str) -> String {
+    text.chars()
+        .take(128)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The configuration for this call: the file (or the compiled defaults when
+/// it is unusable, loudly) with the module arguments on top.
+fn load_config(args: &[&str]) -> (Config, Vec<String>) {
+    let split = split_module_args(args);
+    let path = split
+        .conf
+        .unwrap_or_else(|| Path::new(DEFAULT_CONFIG_PATH).to_owned());
+    let mut config = match Config::load(&path) {
+        Ok(config) => config,
+        Err(err) => {
+            log::error(&format!(
+                "{err}; using the compiled defaults (lockout stays on)"
+            ));
+            Config::default()
+        }
+    };
+    let mut modes = Vec::new();
+    for arg in split.rest {
+        let (key, value) = match arg.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (arg, None),
+        };
+        if value.is_none() && matches!(key, "preauth" | "authfail" | "authsucc") {
+            modes.push(key.to_owned());
+            continue;
+        }
+        if let Err(err) = config.apply_override(key, value) {
+            log::error(&format!("{err}; ignored"));
+        }
+    }
+    (config, modes)
+}
+
+struct Subject {
+    name: UserName,
+    account: Account,
+    policy: EffectiveLockout,
+    /// Root or a member of `admin_group`, without `even_deny_root`: failures
+    /// are counted and logged but never lock.
+    exempt: bool,
+}
+
+impl Subject {
+    /// Whether this status refuses a login. A disabled account is refused
+    /// whoever it is, except root: disabling root would lock out the one
+    /// account that can undo it.
+    fn refused_by(&self, status: &LockStatus) -> bool {
+        (status.disabled && self.account.uid != 0) || (status.failure_locked && !self.exempt)
+    }
+
+    fn where_from(&self, request: &Request) -> String {
+        format!(
+            "service={} rhost={} tty={}",
+            clean(request.service),
+            clean(request.rhost),
+            clean(request.tty)
+        )
+    }
+}
+
+pub fn decide(request: &Request) -> Verdict {
+    let name = match UserName::from_bytes(request.user) {
+        Ok(name) => name,
+        Err(why) => {
+            log::notice(&format!(
+                "refusing a user name from service={}: {why}",
+                clean(request.service)
+            ));
+            return Verdict::code(PamResultCode::PAM_USER_UNKNOWN);
+        }
+    };
+    let (config, _modes) = load_config(request.args);
+    let Some(account) = identity::lookup(name.as_str()) else {
+        return unknown_user(request, &config, &name);
+    };
+    let policy =
+        config.effective_lockout(|group| identity::is_member(name.as_str(), account.gid, group));
+    let exempt = !policy.even_deny_root
+        && (account.uid == 0
+            || policy
+                .admin_group
+                .as_deref()
+                .is_some_and(|g| identity::is_member(name.as_str(), account.gid, g)));
+    let subject = Subject {
+        name,
+        account,
+        policy,
+        exempt,
+    };
+    let store_dir = config.state.dir.as_path();
+    match request.phase {
+        Phase::PreAuth => preauth(request, &subject, store_dir),
+        Phase::AuthFail => authfail(request, &subject, store_dir),
+        Phase::AuthSucc => authsucc(request, &subject, store_dir),
+        Phase::Account => account(request, &subject, store_dir),
+    }
+}
+
+/// Users NSS does not know are not tracked unless configured, so guessing
+/// names cannot fill the disk; the password module refuses them anyway.
+fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict {
+    match request.phase {
+        Phase::Account => Verdict::code(PamResultCode::PAM_IGNORE),
+        Phase::AuthFail if config.state.track_unknown_users && request.password_given => {
+            let policy = config.effective_lockout(|_| false);
+            if let Ok(store) = StateStore::open_or_create(&config.state.dir) {
+                let _ = store.update(name, request.now, |state| {
+                    record_failure(state, request, &policy, request.now).is_some()
+                });
+            }
+            Verdict::code(PamResultCode::PAM_AUTH_ERR)
+        }
+        Phase::AuthFail => Verdict::code(PamResultCode::PAM_AUTH_ERR),
+        Phase::PreAuth | Phase::AuthSucc => Verdict::code(PamResultCode::PAM_SUCCESS),
+    }
+}
+
+/// The user's state as it is now; `None` when there is none or it cannot be
+/// read (logged). A login is never refused because the store is broken: the
+/// password module still decides, and the error is in the log.
+fn current_state(subject: &Subject, dir: &Path) -> Option<(StateStore, UserState)> {
+    let store = match StateStore::open_existing(dir) {
+        Ok(store) => store,
+        Err(deadbolt_core::StoreError::Missing { .. }) => return None,
+        Err(err) => {
+            log::error(&format!("state store unusable: {err}"));
+            return None;
+        }
+    };
+    match store.load(&subject.name) {
+        Ok(Loaded::Present(state)) => Some((store, state)),
+        Ok(Loaded::Absent) => None,
+        Ok(Loaded::Corrupt(why)) => {
+            log::error(&format!(
+                "state of {} is unreadable ({why}); it will be kept aside at the next change",
+                subject.name
+            ));
+            None
+        }
+        Err(err) => {
+            log::error(&format!("state of {}: {err}", subject.name));
+            None
+        }
+    }
+}
+
+fn refusal(subject: &Subject, status: &LockStatus, now: Timestamp, code: PamResultCode) -> Verdict {
+    Verdict {
+        message: if subject.policy.silent {
+            None
+        } else {
+            status.user_message(now)
+        },
+        ..Verdict::code(code)
+    }
+}
+
+fn describe(status: &LockStatus) -> String {
+    if status.disabled {
+        "disabled".to_owned()
+    } else {
+        match status.locked_until {
+            Some(until) => format!("locked until {until} after {} failures", status.failures),
+            None => format!(
+                "locked until reactivated after {} failures",
+                status.failures
+            ),
+        }
+    }
+}
+
+fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+    let Some((store, state)) = current_state(subject, dir) else {
+        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    };
+    let status = subject.policy.lockout.evaluate(&state, request.now);
+    if subject.refused_by(&status) {
+        log::notice(&format!(
+            "refused {}: {} ({})",
+            subject.name,
+            describe(&status),
+            subject.where_from(request)
+        ));
+        return refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
+    }
+    note_timed_unlock(request, subject, &store, &state, &status);
+    Verdict::code(PamResultCode::PAM_SUCCESS)
+}
+
+/// Logs, once for the whole fleet, that a timed lock ran out.
+fn note_timed_unlock(
+    request: &Request,
+    subject: &Subject,
+    store: &StateStore,
+    state: &UserState,
+    status: &LockStatus,
+) {
+    let Some(end) = status.lapsed_lock_end else {
+        return;
+    };
+    if state.last_timed_unlock.is_some_and(|logged| logged >= end) {
+        return;
+    }
+    let result = store.update(&subject.name, request.now, |state| {
+        if state.last_timed_unlock.is_some_and(|logged| logged >= end) {
+            return false;
+        }
+        state.last_timed_unlock = Some(end);
+        true
+    });
+    match result {
+        Ok(updated) if updated.written => log::notice(&format!(
+            "timed unlock of {}: the lock ran out at {end}",
+            subject.name
+        )),
+        Ok(_) => {}
+        Err(err) => log::error(&format!("state of {}: {err}", subject.name)),
+    }
+}
+
+/// Adds one failure unless the account is already locked (an attempt made
+/// while locked does not extend the lock). Returns the status before and
+/// after, or `None` when nothing was recorded.
+fn record_failure(
+    state: &mut UserState,
+    request: &Request,
+    policy: &EffectiveLockout,
+    now: Timestamp,
+) -> Option<(LockStatus, LockStatus)> {
+    let before = policy.lockout.evaluate(state, now);
+    if before.failure_locked {
+        return None;
+    }
+    let source = if request.rhost.is_empty() {
+        request.tty
+    } else {
+        request.rhost
+    };
+    state.failures.insert(Failure {
+        time: now,
+        host: hostname(),
+        source: clean(source),
+        service: clean(request.service),
+        pid: std::process::id(),
+    });
+    let after = policy.lockout.evaluate(state, now);
+    Some((before, after))
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .map(|h| clean(&h.to_string_lossy()))
+        .unwrap_or_default()
+}
+
+fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+    let failed = Verdict::code(PamResultCode::PAM_AUTH_ERR);
+    if !request.password_given {
+        // No password reached the password module: the user gave up or the
+        // prompt timed out. That is not a guess, so it is not counted.
+        return failed;
+    }
+    if !subject.policy.lockout.enabled {
+        return failed;
+    }
+    let store = match StateStore::open_or_create(dir) {
+        Ok(store) => store,
+        Err(err) => {
+            log::error(&format!("state store unusable, failure not recorded: {err}"));
+            return failed;
+        }
+    };
+    let mut transition = None;
+    let result = store.update(&subject.name, request.now, |state| {
+        transition = record_failure(state, request, &subject.policy, request.now);
+        transition.is_some()
+    });
+    let updated = match result {
+        Ok(updated) => updated,
+        Err(err) => {
+            log::error(&format!(
+                "state of {}: {err}; failure not recorded",
+                subject.name
+            ));
+            return failed;
+        }
+    };
+    if let Some(kept) = &updated.quarantined {
+        log::error(&format!(
+            "state of {} was unreadable ({}); kept aside at {}",
+            subject.name,
+            kept.why,
+            kept.kept_at.display()
+        ));
+    }
+    let Some((before, after)) = transition else {
+        return failed;
+    };
+    let mut verdict = failed;
+    verdict.delay = Some(subject.policy.delay.after_failures(after.failures))
+        .filter(|d| !d.is_zero());
+    if after.failure_locked && !before.failure_locked {
+        if subject.exempt {
+            log::notice(&format!(
+                "{} reached {} failures but is exempt (root or admin_group) ({})",
+                subject.name,
+                after.failures,
+                subject.where_from(request)
+            ));
+        } else {
+            log::notice(&format!(
+                "locked {}: {} (uid {}, policy {}) ({})",
+                subject.name,
+                describe(&after),
+                subject.account.uid,
+                subject.policy.policy_name,
+                subject.where_from(request)
+            ));
+            if !subject.policy.silent {
+                verdict.message = after.user_message(request.now);
+            }
+        }
+    } else {
+        log::info(&format!(
+            "failure {} of {} for {} ({})",
+            after.failures,
+            subject.policy.lockout.deny,
+            subject.name,
+            subject.where_from(request)
+        ));
+    }
+    verdict
+}
+
+fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+    let Some((store, state)) = current_state(subject, dir) else {
+        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    };
+    let status = subject.policy.lockout.evaluate(&state, request.now);
+    if subject.refused_by(&status) {
+        // Locked between preauth and now, by a failure elsewhere.
+        log::notice(&format!(
+            "refused {} after a right password: {} ({})",
+            subject.name,
+            describe(&status),
+            subject.where_from(request)
+        ));
+        return refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
+    }
+    // Only write when failures are pending: a write (with fsync) on every
+    // login would cost more than the rest of the module together.
+    if state.live_failures().next().is_some() {
+        let cleared = state.live_failures().count();
+        match store.update(&subject.name, request.now, |state| {
+            state.last_success = Some(request.now);
+            true
+        }) {
+            Ok(_) => log::info(&format!(
+                "{} logged in; {cleared} earlier failures no longer count ({})",
+                subject.name,
+                subject.where_from(request)
+            )),
+            Err(err) => log::error(&format!("state of {}: {err}", subject.name)),
+        }
+    }
+    Verdict::code(PamResultCode::PAM_SUCCESS)
+}
+
+fn account(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+    let Some((_, state)) = current_state(subject, dir) else {
+        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    };
+    let status = subject.policy.lockout.evaluate(&state, request.now);
+    if !subject.refused_by(&status) {
+        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    }
+    if subject.policy.refuse_in_account {
+        log::notice(&format!(
+            "refused {} in the account phase: {} ({})",
+            subject.name,
+            describe(&status),
+            subject.where_from(request)
+        ));
+        refusal(subject, &status, request.now, PamResultCode::PAM_PERM_DENIED)
+    } else {
+        Verdict {
+            warning: if subject.policy.silent {
+                None
+            } else {
+                status.user_message(request.now)
+            },
+            ..Verdict::code(PamResultCode::PAM_SUCCESS)
+        }
+    }
+}
