@@ -8,6 +8,7 @@
 
 pub mod identity;
 pub mod lockout;
+pub mod password;
 pub mod state;
 pub mod store;
 pub mod time;

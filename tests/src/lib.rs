@@ -1,1 +1,737 @@
-//! Test support.
+//! Test harness for deadbolt's integration tests.
+//!
+//! Nothing is mocked: every test drives the built `libpam_deadbolt.so` through
+//! the real libpam with `pamtester`, and the built `deadboltctl`, inside a
+//! throwaway directory:
+//!
+//! - a pam_wrapper service directory (an empty `other` and one service file
+//!   whose lines name the modules by absolute path);
+//! - nss_wrapper `passwd` and `group` files, so root exemption, `admin_group`
+//!   and per-group policies see the test's users and groups;
+//! - a pam_matrix password file (`user:password:service`), pam_matrix standing
+//!   in for pam_unix;
+//! - a state directory (0700) and a `deadbolt.toml`.
+//!
+//! The workspace must be built first (`cargo build --workspace`): `cargo test`
+//! does not build a cdylib.
+//!
+//! Note on pam_matrix: after checking a password it zeroes the `PAM_AUTHTOK`
+//! item in place, so the module after it sees a token that is present but
+//! empty. A password that was typed (even wrongly) leaves a non-null token; an
+//! aborted conversation leaves none.
+#![forbid(unsafe_code)]
+
+use deadbolt_core::{Failure, StateStore, Timestamp, UserName};
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+/// The PAM service name the harness configures.
+pub const SERVICE: &str = "deadbolt-test";
+
+/// The message shown for an account disabled by an administrator.
+pub const MSG_DISABLED: &str = "The account is disabled: ask your manager or an administrator.";
+
+/// The start of the message for a timed lock after `n` failures
+/// (the rest says in how many minutes it unlocks).
+pub fn msg_timed_lock_prefix(n: u32) -> String {
+    format!("The account is locked after {n} failed logins; it unlocks in ")
+}
+
+/// The message for a lock that lasts until an administrator reactivates.
+pub fn msg_until_reactivated(n: u32) -> String {
+    format!(
+        "The account is locked after {n} failed logins until it is reactivated: \
+         ask your manager or an administrator."
+    )
+}
+
+/// A time `minutes` minutes before now.
+pub fn minutes_ago(minutes: u64) -> Timestamp {
+    Timestamp::now().saturating_sub(Duration::from_secs(minutes * 60))
+}
+
+/// `n` failure times one microsecond apart, the first at `first`.
+pub fn failures_at(first: Timestamp, n: usize) -> Vec<Timestamp> {
+    (0..n as i64).map(|i| Timestamp(first.0 + i)).collect()
+}
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .expect("the tests crate lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` when set).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace_dir().join(dir),
+        _ => workspace_dir().join("target"),
+    }
+}
+
+fn built(name: &str) -> PathBuf {
+    let path = target_dir().join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// The built PAM module.
+pub fn module_path() -> PathBuf {
+    built("libpam_deadbolt.so")
+}
+
+/// The built administrator's command.
+pub fn deadboltctl_path() -> PathBuf {
+    built("deadboltctl")
+}
+
+/// pam_wrapper's pam_matrix module, wherever the distribution puts it
+/// (`/usr/lib/<triplet>/pam_wrapper/pam_matrix.so` on Debian).
+pub fn pam_matrix_path() -> PathBuf {
+    let mut candidates = Vec::new();
+    for root in ["/usr/lib", "/usr/lib64", "/lib"] {
+        candidates.push(Path::new(root).join("pam_wrapper/pam_matrix.so"));
+        if let Ok(entries) = fs::read_dir(root) {
+            let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            dirs.sort();
+            candidates.extend(dirs.into_iter().map(|d| d.join("pam_wrapper/pam_matrix.so")));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("pam_matrix.so not found: install libpam-wrapper (scripts/setup-deps)")
+}
+
+/// What a program run by the harness did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Exit status 0.
+    pub fn succeeded(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The exit code, `None` when killed by a signal.
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The signal that killed the program, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        self.status.signal()
+    }
+
+    /// Whether stdout or stderr contains `text`.
+    pub fn shows(&self, text: &str) -> bool {
+        self.stdout.contains(text) || self.stderr.contains(text)
+    }
+
+    /// Panics unless the program exited on its own with status 0 or 1 (a
+    /// refusal), in particular not killed by a signal.
+    pub fn assert_exited_normally(&self) {
+        assert!(
+            matches!(self.code(), Some(0) | Some(1)),
+            "expected exit status 0 or 1, got {:?} (signal {:?})\n{self}",
+            self.code(),
+            self.signal()
+        );
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct UserSpec {
+    name: String,
+    uid: u32,
+    gid: u32,
+    /// `None`: in passdb but unknown to NSS.
+    in_nss: bool,
+    password: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct GroupSpec {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+/// Builds a [`PamEnv`]. By default the config has `[state] dir` pointing
+/// into the temporary directory and `[lockout] delay_mode = "none"`.
+#[derive(Debug, Default)]
+pub struct PamEnvBuilder {
+    users: Vec<UserSpec>,
+    groups: Vec<GroupSpec>,
+    lockout: Vec<(String, String)>,
+    state: Vec<(String, String)>,
+    extra_toml: String,
+    raw_config: Option<String>,
+    module_args: Vec<String>,
+}
+
+fn set_key(list: &mut Vec<(String, String)>, key: &str, value: &str) {
+    list.retain(|(k, _)| k != key);
+    list.push((key.to_owned(), value.to_owned()));
+}
+
+/// A TOML basic string holding `s`.
+pub fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl PamEnvBuilder {
+    /// A user known to NSS (uid from 1000 up, a primary group of the same
+    /// name) whose password pam_matrix accepts.
+    pub fn user(mut self, name: &str, password: &str) -> Self {
+        let id = 1000 + self.users.iter().filter(|u| u.uid >= 1000).count() as u32;
+        self.users.push(UserSpec {
+            name: name.to_owned(),
+            uid: id,
+            gid: id,
+            in_nss: true,
+            password: Some(password.to_owned()),
+        });
+        self
+    }
+
+    /// `root`, uid 0, with this password.
+    pub fn root(mut self, password: &str) -> Self {
+        self.users.push(UserSpec {
+            name: "root".to_owned(),
+            uid: 0,
+            gid: 0,
+            in_nss: true,
+            password: Some(password.to_owned()),
+        });
+        self
+    }
+
+    /// A user pam_matrix knows (so a password is asked and checked) but NSS
+    /// does not.
+    pub fn unknown_user(mut self, name: &str, password: &str) -> Self {
+        self.users.push(UserSpec {
+            name: name.to_owned(),
+            uid: u32::MAX,
+            gid: u32::MAX,
+            in_nss: false,
+            password: Some(password.to_owned()),
+        });
+        self
+    }
+
+    /// A group (gid from 2000 up) with these supplementary members.
+    pub fn group(mut self, name: &str, members: &[&str]) -> Self {
+        let gid = 2000 + self.groups.len() as u32;
+        self.groups.push(GroupSpec {
+            name: name.to_owned(),
+            gid,
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Sets `key = value` in `[lockout]`; `value` is TOML (`"5"`, `"\"never\""`).
+    pub fn lockout(mut self, key: &str, value: &str) -> Self {
+        set_key(&mut self.lockout, key, value);
+        self
+    }
+
+    /// Sets `key = value` in `[state]`; `value` is TOML.
+    pub fn state(mut self, key: &str, value: &str) -> Self {
+        set_key(&mut self.state, key, value);
+        self
+    }
+
+    /// TOML appended after `[lockout]` and `[state]` (e.g. `[[policy]]` tables).
+    pub fn toml(mut self, text: &str) -> Self {
+        self.extra_toml.push_str(text);
+        self.extra_toml.push('\n');
+        self
+    }
+
+    /// Writes exactly this text as the config file (`@STATE_DIR@` is replaced
+    /// by the state directory).
+    pub fn raw_config(mut self, text: &str) -> Self {
+        self.raw_config = Some(text.to_owned());
+        self
+    }
+
+    /// An argument added to every deadbolt line of the service file.
+    pub fn module_arg(mut self, arg: &str) -> Self {
+        self.module_args.push(arg.to_owned());
+        self
+    }
+
+    pub fn build(self) -> PamEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("deadbolt-test.")
+            .tempdir()
+            .expect("create a temporary directory");
+        let root = dir.path().to_path_buf();
+        let service_dir = root.join("pam.d");
+        let passwd = root.join("passwd");
+        let group = root.join("group");
+        let passdb = root.join("passdb");
+        let state_dir = root.join("state");
+        let config = root.join("deadbolt.toml");
+
+        fs::create_dir(&service_dir).expect("create the service directory");
+        fs::write(service_dir.join("other"), "").expect("write the other service");
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&state_dir)
+            .expect("create the state directory");
+        fs::set_permissions(&state_dir, fs::Permissions::from_mode(0o700))
+            .expect("chmod the state directory");
+
+        // nss_wrapper passwd and group.
+        let mut passwd_text = String::new();
+        let mut group_text = String::new();
+        for u in self.users.iter().filter(|u| u.in_nss) {
+            let home = if u.uid == 0 {
+                "/root".to_owned()
+            } else {
+                format!("/home/{}", u.name)
+            };
+            passwd_text.push_str(&format!(
+                "{}:x:{}:{}:{}:{home}:/bin/sh\n",
+                u.name, u.uid, u.gid, u.name
+            ));
+            let primary_taken = self.groups.iter().any(|g| g.name == u.name);
+            if !primary_taken {
+                group_text.push_str(&format!("{}:x:{}:\n", u.name, u.gid));
+            }
+        }
+        for g in &self.groups {
+            group_text.push_str(&format!("{}:x:{}:{}\n", g.name, g.gid, g.members.join(",")));
+        }
+        fs::write(&passwd, passwd_text).expect("write passwd");
+        fs::write(&group, group_text).expect("write group");
+
+        // pam_matrix password file.
+        let mut passdb_text = String::new();
+        for u in &self.users {
+            if let Some(pw) = &u.password {
+                passdb_text.push_str(&format!("{}:{pw}:{SERVICE}\n", u.name));
+            }
+        }
+        fs::write(&passdb, passdb_text).expect("write passdb");
+
+        let env = PamEnv {
+            root,
+            service_dir,
+            passwd,
+            group,
+            passdb,
+            state_dir,
+            config,
+            module_args: self.module_args,
+            _dir: dir,
+        };
+
+        let config_text = match self.raw_config {
+            Some(raw) => raw.replace("@STATE_DIR@", &env.state_dir.to_string_lossy()),
+            None => {
+                let mut lockout = vec![("delay_mode".to_owned(), "\"none\"".to_owned())];
+                for (k, v) in self.lockout {
+                    set_key(&mut lockout, &k, &v);
+                }
+                let mut state = vec![("dir".to_owned(), toml_string(&env.state_dir.to_string_lossy()))];
+                for (k, v) in self.state {
+                    set_key(&mut state, &k, &v);
+                }
+                let mut text = String::from("[lockout]\n");
+                for (k, v) in lockout {
+                    text.push_str(&format!("{k} = {v}\n"));
+                }
+                text.push_str("\n[state]\n");
+                for (k, v) in state {
+                    text.push_str(&format!("{k} = {v}\n"));
+                }
+                if !self.extra_toml.is_empty() {
+                    text.push('\n');
+                    text.push_str(&self.extra_toml);
+                }
+                text
+            }
+        };
+        env.write_config(&config_text);
+        env.write_service(None);
+        env
+    }
+}
+
+/// A temporary PAM world: see the crate documentation.
+#[derive(Debug)]
+pub struct PamEnv {
+    root: PathBuf,
+    service_dir: PathBuf,
+    passwd: PathBuf,
+    group: PathBuf,
+    passdb: PathBuf,
+    state_dir: PathBuf,
+    config: PathBuf,
+    module_args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl PamEnv {
+    pub fn builder() -> PamEnvBuilder {
+        PamEnvBuilder::default()
+    }
+
+    /// The temporary directory holding everything.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// The service file in use.
+    pub fn service_file(&self) -> PathBuf {
+        self.service_dir.join(SERVICE)
+    }
+
+    /// Replaces the config file.
+    pub fn write_config(&self, text: &str) {
+        fs::write(&self.config, text).expect("write deadbolt.toml");
+    }
+
+    /// Writes the service file: the default stack of docs/reference.md with
+    /// pam_matrix in place of pam_unix, or `custom` verbatim (`@MODULE@`,
+    /// `@MATRIX@` and `@ARGS@` replaced).
+    pub fn write_service(&self, custom: Option<&str>) {
+        let module = module_path_unchecked();
+        let matrix = pam_matrix_path();
+        let mut args = format!("conf={}", self.config.display());
+        for a in &self.module_args {
+            args.push(' ');
+            args.push_str(a);
+        }
+        let matrix_args = format!("passdb={}", self.passdb.display());
+        let text = match custom {
+            Some(text) => text
+                .replace("@MODULE@", &module.to_string_lossy())
+                .replace("@MATRIX@", &format!("{} {matrix_args}", matrix.display()))
+                .replace("@ARGS@", &args),
+            None => {
+                let m = module.display();
+                let x = matrix.display();
+                format!(
+                    "auth     required                {m} preauth {args}\n\
+                     auth     [success=1 default=bad] {x} {matrix_args}\n\
+                     auth     [default=die]           {m} authfail {args}\n\
+                     auth     sufficient              {m} authsucc {args}\n\
+                     account  required                {m} {args}\n"
+                )
+            }
+        };
+        fs::write(self.service_file(), text).expect("write the service file");
+    }
+
+    fn pam_command(&self, user: &str, ops: &[&str]) -> Command {
+        // Fail now, with a clear message, if the module was not built.
+        module_path();
+        let mut cmd = Command::new("pamtester");
+        cmd.arg("-v").arg(SERVICE).arg(user).args(ops);
+        cmd.env("LD_PRELOAD", "libpam_wrapper.so libnss_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &self.service_dir)
+            .env("NSS_WRAPPER_PASSWD", &self.passwd)
+            .env("NSS_WRAPPER_GROUP", &self.group)
+            .env_remove("PAM_WRAPPER_KEEP_DIR")
+            .env_remove("DEADBOLT_CONFIG")
+            .current_dir(&self.root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Starts `pamtester -v SERVICE user ops...` with `stdin` as its input;
+    /// [`Running::wait`] collects it.
+    pub fn spawn_pamtester(&self, user: &str, ops: &[&str], stdin: &str) -> Running {
+        let mut child = self
+            .pam_command(user, ops)
+            .spawn()
+            .expect("start pamtester (install it with scripts/setup-deps)");
+        let mut input = child.stdin.take().expect("pamtester's stdin");
+        // pamtester may exit before reading everything: ignore a broken pipe.
+        let _ = input.write_all(stdin.as_bytes());
+        drop(input);
+        Running { child }
+    }
+
+    /// Runs `pamtester -v SERVICE user ops...` with `stdin` as its input.
+    pub fn pamtester(&self, user: &str, ops: &[&str], stdin: &str) -> Outcome {
+        self.spawn_pamtester(user, ops, stdin).wait()
+    }
+
+    /// One login attempt: `authenticate` with `password` typed at the prompt.
+    pub fn authenticate(&self, user: &str, password: &str) -> Outcome {
+        self.pamtester(user, &["authenticate"], &format!("{password}\n"))
+    }
+
+    /// The account phase alone (as after an SSH key login).
+    pub fn acct_mgmt(&self, user: &str) -> Outcome {
+        self.pamtester(user, &["acct_mgmt"], "")
+    }
+
+    /// `n` logins with a wrong password, each of which must be refused
+    /// without the process dying.
+    pub fn fail_logins(&self, user: &str, n: usize) {
+        for i in 0..n {
+            let out = self.authenticate(user, "wrong password");
+            out.assert_exited_normally();
+            assert!(
+                !out.succeeded(),
+                "wrong password number {} for {user} was accepted\n{out}",
+                i + 1
+            );
+        }
+    }
+
+    fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(deadboltctl_path());
+        self.ctl_setup(&mut cmd, args);
+        cmd
+    }
+
+    fn ctl_setup(&self, cmd: &mut Command, args: &[&str]) {
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("LD_PRELOAD", "libnss_wrapper.so")
+            .env("NSS_WRAPPER_PASSWD", &self.passwd)
+            .env("NSS_WRAPPER_GROUP", &self.group)
+            .env_remove("DEADBOLT_CONFIG")
+            .current_dir(&self.root)
+            .stdin(Stdio::null());
+    }
+
+    /// Runs `deadboltctl --config <tmp>/deadbolt.toml args...`.
+    pub fn deadboltctl(&self, args: &[&str]) -> Outcome {
+        outcome(self.ctl_command(args).output().expect("run deadboltctl"))
+    }
+
+    /// Runs deadboltctl as another user (numeric ids, through `setpriv`).
+    pub fn deadboltctl_as(&self, uid: u32, gid: u32, args: &[&str]) -> Outcome {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .arg("--")
+            .arg(deadboltctl_path());
+        self.ctl_setup(&mut cmd, args);
+        outcome(cmd.output().expect("run setpriv"))
+    }
+
+    /// `deadboltctl status USER --json`, parsed; panics unless it succeeds.
+    pub fn status_json(&self, user: &str) -> serde_json::Value {
+        let out = self.deadboltctl(&["status", user, "--json"]);
+        assert!(out.succeeded(), "deadboltctl status {user} --json failed\n{out}");
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON: {e}\n{out}"))
+    }
+
+    /// The failure count `status --json` reports.
+    pub fn failures(&self, user: &str) -> u64 {
+        let status = self.status_json(user);
+        status["failures"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no failures count in {status}"))
+    }
+
+    /// Whether `status --json` reports the user locked.
+    pub fn is_locked(&self, user: &str) -> bool {
+        let status = self.status_json(user);
+        status["locked"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("no locked flag in {status}"))
+    }
+
+    /// The names in the state directory, sorted (dot files included).
+    pub fn state_files(&self) -> Vec<String> {
+        list_dir(&self.state_dir)
+    }
+
+    /// Every path under the temporary directory, relative and sorted.
+    pub fn tree(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.root, &self.root, &mut out);
+        out.sort();
+        out
+    }
+
+    /// The path of a user's state file.
+    pub fn state_file(&self, user: &str) -> PathBuf {
+        self.state_dir.join(format!("{user}.state"))
+    }
+
+    /// Writes raw bytes as a user's state file (0600), e.g. garbage.
+    pub fn write_state_file(&self, user: &str, bytes: &[u8]) {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(self.state_file(user))
+            .expect("write the state file");
+        file.write_all(bytes).expect("write the state file");
+    }
+
+    /// Records failures dated `times` for `user` through the core store, as
+    /// the module would have (other host, so they never collide with its own).
+    pub fn seed_failures(&self, user: &str, times: &[Timestamp]) {
+        let name = UserName::parse(user).expect("a valid user name");
+        let store = StateStore::open_or_create(&self.state_dir).expect("open the state store");
+        store
+            .update(&name, Timestamp::now(), |state| {
+                for (i, t) in times.iter().enumerate() {
+                    state.failures.insert(Failure {
+                        time: *t,
+                        host: "seeded-host".to_owned(),
+                        source: "seeded".to_owned(),
+                        service: SERVICE.to_owned(),
+                        pid: i as u32,
+                    });
+                }
+                true
+            })
+            .expect("seed failures");
+    }
+
+    /// Makes the temporary directory and the config readable by other users
+    /// (for running deadboltctl as someone else); the state directory stays 0700.
+    pub fn open_to_others(&self) {
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o755)).expect("chmod");
+        fs::set_permissions(&self.config, fs::Permissions::from_mode(0o644)).expect("chmod");
+        fs::set_permissions(&self.passwd, fs::Permissions::from_mode(0o644)).expect("chmod");
+        fs::set_permissions(&self.group, fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+}
+
+fn module_path_unchecked() -> PathBuf {
+    target_dir().join("debug").join("libpam_deadbolt.so")
+}
+
+fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("read a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Ok(rel) = path.strip_prefix(base) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            walk(base, &path, out);
+        }
+    }
+}
+
+fn outcome(output: std::process::Output) -> Outcome {
+    Outcome {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A pamtester process started by [`PamEnv::spawn_pamtester`].
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+}
+
+impl Running {
+    /// Waits for the process and removes the `/tmp/pam.?` directory
+    /// pam_wrapper made for it if it was left behind (a process killed by a
+    /// signal never runs pam_wrapper's cleanup).
+    pub fn wait(self) -> Outcome {
+        let pid = self.child.id();
+        let out = outcome(self.child.wait_with_output().expect("wait for pamtester"));
+        remove_pam_wrapper_dirs(pid);
+        out
+    }
+}
+
+/// Removes pam_wrapper's `/tmp/pam.X` directories whose pid file names `pid`
+/// (a process that has ended).
+fn remove_pam_wrapper_dirs(pid: u32) {
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("pam.") && name.len() == 5) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(owner) = fs::read_to_string(path.join("pid")) else {
+            continue;
+        };
+        if owner.trim().parse::<u32>().ok() == Some(pid) {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}

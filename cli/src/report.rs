@@ -1,0 +1,621 @@
+//! One user's answer to "is he locked, until when, why, from where": the
+//! JSON object of docs/reference.md and its text form.
+
+use crate::error::one_line;
+use crate::subject::Subject;
+use crate::timefmt::{clock, clock_and_relative};
+use deadbolt_core::{Failure, LockStatus, Timestamp, UserName, UserState};
+use serde::Serialize;
+
+/// What is known of one user at one instant.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub user: String,
+    pub status: LockStatus,
+    /// A login would be refused now.
+    pub refused: bool,
+    pub exempt: bool,
+    pub is_root: bool,
+    pub known_to_nss: bool,
+    pub policy: String,
+    /// The failures that may still count (after the last reactivation or
+    /// successful login), oldest first.
+    pub failures: Vec<Failure>,
+    pub last_success: Option<Timestamp>,
+    pub last_reactivation: Option<Timestamp>,
+    pub last_disable: Option<Timestamp>,
+    /// The state could not be read; it is reported, never changed.
+    pub error: Option<String>,
+}
+
+impl UserView {
+    /// The view of `state` (empty when the user has none) at `now`.
+    pub fn new(user: &UserName, subject: &Subject, state: &UserState, now: Timestamp) -> Self {
+        let status = subject.policy.lockout.evaluate(state, now);
+        UserView {
+            user: user.as_str().to_owned(),
+            refused: subject.refused_by(&status),
+            status,
+            exempt: subject.exempt,
+            is_root: subject.is_root(),
+            known_to_nss: subject.account.is_some(),
+            policy: subject.policy.policy_name.clone(),
+            failures: state.live_failures().cloned().collect(),
+            last_success: state.last_success,
+            last_reactivation: state.last_reactivation,
+            last_disable: if state.is_disabled() {
+                state.last_disable
+            } else {
+                None
+            },
+            error: None,
+        }
+    }
+
+    /// A user whose state could not be read: reported as having none.
+    pub fn unreadable(user: &UserName, subject: &Subject, why: String, now: Timestamp) -> Self {
+        let mut view = UserView::new(user, subject, &UserState::default(), now);
+        view.error = Some(one_line(&why));
+        view
+    }
+
+    /// Locked by failures, and that lock is enforced (not exempt).
+    fn failure_lock_enforced(&self) -> bool {
+        self.status.failure_locked && !self.exempt
+    }
+
+    pub fn to_json(&self) -> UserJson {
+        let enforced = self.failure_lock_enforced();
+        UserJson {
+            user: self.user.clone(),
+            locked: self.refused,
+            disabled: self.status.disabled,
+            failures: self.status.failures,
+            locked_until: self
+                .status
+                .locked_until
+                .filter(|_| enforced)
+                .map(Timestamp::to_rfc3339),
+            locked_since: self
+                .status
+                .locked_since
+                .filter(|_| enforced)
+                .map(Timestamp::to_rfc3339),
+            until_reactivated: enforced && self.status.until_reactivated(),
+            policy: self.policy.clone(),
+            failure_events: self
+                .failures
+                .iter()
+                .map(|f| FailureJson {
+                    time: f.time.to_rfc3339(),
+                    host: f.host.clone(),
+                    source: f.source.clone(),
+                    service: f.service.clone(),
+                })
+                .collect(),
+            last_success: self.last_success.map(Timestamp::to_rfc3339),
+            last_reactivation: self.last_reactivation.map(Timestamp::to_rfc3339),
+            error: self.error.clone(),
+        }
+    }
+
+    /// `LOCKED`, `disabled`, `ok` or `unreadable`: the STATUS column.
+    pub fn state_word(&self) -> &'static str {
+        if self.error.is_some() {
+            "unreadable"
+        } else if self.status.disabled && self.refused {
+            "disabled"
+        } else if self.refused {
+            "LOCKED"
+        } else {
+            "ok"
+        }
+    }
+
+    /// Until when logins are refused: the UNTIL column.
+    pub fn until_text(&self, now: Timestamp) -> String {
+        if !self.refused {
+            return "-".to_owned();
+        }
+        if self.status.disabled && !self.is_root {
+            return "until enabled".to_owned();
+        }
+        match self.status.locked_until {
+            Some(until) => clock_and_relative(now, until),
+            None => "until reactivated".to_owned(),
+        }
+    }
+
+    /// The first line of the text form: the user and the answer.
+    fn headline(&self, now: Timestamp) -> String {
+        let user = &self.user;
+        let n = self.status.failures;
+        let failures = plural_failures(n);
+        if let Some(why) = &self.error {
+            return format!(
+                "{user}: the state file cannot be read ({why}); it is left as it is \
+                 and counts as no state"
+            );
+        }
+        if self.refused && self.status.disabled {
+            let since = self
+                .last_disable
+                .map(|t| format!(" since {}", clock(t)))
+                .unwrap_or_default();
+            return format!("{user}: disabled{since}: every login is refused until enabled");
+        }
+        if self.refused {
+            return match self.status.locked_until {
+                Some(until) => format!(
+                    "{user}: LOCKED after {failures}, until {}",
+                    clock_and_relative(now, until)
+                ),
+                None => format!("{user}: LOCKED after {failures}, until reactivated"),
+            };
+        }
+        let mut line = format!("{user}: not locked");
+        if self.status.failure_locked {
+            let who = if self.is_root { "root" } else { "admin_group" };
+            line.push_str(&format!(
+                " ({failures} would lock, but {who} is exempt: even_deny_root is off)"
+            ));
+        } else if self.status.disabled {
+            line.push_str(" (disabled, but root is never refused for it)");
+        } else if n > 0 {
+            line.push_str(&format!(", {failures} counting"));
+        }
+        line
+    }
+
+    /// The text form for one user: the answer, then the details.
+    pub fn render_detail(&self, now: Timestamp) -> String {
+        let mut out = self.headline(now);
+        out.push('\n');
+        let mut field = |name: &str, value: String| {
+            out.push_str(&format!("  {name:<18} {value}\n"));
+        };
+        if self.refused && !self.status.disabled {
+            if let Some(since) = self.status.locked_since {
+                field("locked since:", clock_and_relative(now, since));
+            }
+        }
+        if self.status.disabled && self.refused && self.status.failure_locked && !self.exempt {
+            field(
+                "also locked:",
+                match self.status.locked_until {
+                    Some(until) => format!("until {}", clock_and_relative(now, until)),
+                    None => "until reactivated".to_owned(),
+                },
+            );
+        }
+        let policy = if self.known_to_nss {
+            self.policy.clone()
+        } else {
+            format!("{} (NSS does not know this user)", self.policy)
+        };
+        field("policy:", policy);
+        field("failures counting:", self.status.failures.to_string());
+        field(
+            "last success:",
+            self.last_success
+                .map_or("never".to_owned(), |t| clock_and_relative(now, t)),
+        );
+        field(
+            "last reactivation:",
+            self.last_reactivation
+                .map_or("never".to_owned(), |t| clock_and_relative(now, t)),
+        );
+        if self.failures.is_empty() {
+            out.push_str("  no failed logins since the last success or reactivation\n");
+        } else {
+            out.push_str("  failed logins since the last success or reactivation:\n");
+            let rows: Vec<[String; 4]> = self
+                .failures
+                .iter()
+                .map(|f| {
+                    [
+                        clock(f.time),
+                        one_line(&f.host),
+                        one_line(&f.source),
+                        one_line(&f.service),
+                    ]
+                })
+                .collect();
+            out.push_str(&table(&["TIME", "HOST", "SOURCE", "SERVICE"], &rows, "    "));
+        }
+        out
+    }
+}
+
+fn plural_failures(n: u32) -> String {
+    if n == 1 {
+        "1 failed login".to_owned()
+    } else {
+        format!("{n} failed logins")
+    }
+}
+
+/// The text form of a listing: one row per user, then a line for each
+/// state that could not be read.
+pub fn render_list(views: &[UserView], now: Timestamp, only_locked: bool) -> String {
+    if views.is_empty() {
+        return if only_locked {
+            "no user is locked\n".to_owned()
+        } else {
+            "no user has state\n".to_owned()
+        };
+    }
+    let rows: Vec<[String; 5]> = views
+        .iter()
+        .map(|v| {
+            [
+                v.user.clone(),
+                v.state_word().to_owned(),
+                v.status.failures.to_string(),
+                v.until_text(now),
+                v.policy.clone(),
+            ]
+        })
+        .collect();
+    let mut out = table(&["USER", "STATUS", "FAILURES", "UNTIL", "POLICY"], &rows, "");
+    for view in views {
+        if let Some(why) = &view.error {
+            out.push_str(&format!(
+                "{}: the state file cannot be read ({why}); it is left as it is\n",
+                view.user
+            ));
+        }
+    }
+    out
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]], indent: &str) -> String {
+    let mut widths: [usize; N] = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = indent.to_owned();
+        for (i, cell) in cells.enumerate() {
+            if i + 1 < N {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            } else {
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// The object `status --json` prints for one user (docs/reference.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserJson {
+    pub user: String,
+    pub locked: bool,
+    pub disabled: bool,
+    pub failures: u32,
+    pub locked_until: Option<String>,
+    pub locked_since: Option<String>,
+    pub until_reactivated: bool,
+    pub policy: String,
+    pub failure_events: Vec<FailureJson>,
+    pub last_success: Option<String>,
+    pub last_reactivation: Option<String>,
+    /// Only when the state could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureJson {
+    pub time: String,
+    pub host: String,
+    pub source: String,
+    pub service: String,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::subject::fake::FakeDirectory;
+    use deadbolt_config::Config;
+    use serde_json::{json, Value};
+    use std::time::Duration;
+
+    /// 2026-11-27T23:05:09.000123Z
+    pub const NOW: Timestamp = Timestamp(1_795_820_709_000_123);
+
+    pub fn ago(secs: u64) -> Timestamp {
+        NOW.saturating_sub(Duration::from_secs(secs))
+    }
+
+    pub fn failure(time: Timestamp, source: &str) -> Failure {
+        Failure {
+            time,
+            host: "web1".to_owned(),
+            source: source.to_owned(),
+            service: "sshd".to_owned(),
+            pid: 42,
+        }
+    }
+
+    /// Three failures within the default 15 minutes: locked for 10 minutes
+    /// after the last one.
+    pub fn locked_state() -> UserState {
+        let mut state = UserState::default();
+        for (secs, source) in [(180, "10.0.0.7"), (120, "10.0.0.7"), (60, "10.0.0.8")] {
+            state.failures.insert(failure(ago(secs), source));
+        }
+        state
+    }
+
+    fn directory() -> FakeDirectory {
+        FakeDirectory::default()
+            .with_user("alice", 1001, &[])
+            .with_user("root", 0, &[])
+            .with_user("carol", 1003, &["contractors"])
+    }
+
+    fn config() -> Config {
+        Config::parse(
+            "[[policy]]\nname = \"contractors\"\ngroups = [\"contractors\"]\n\
+             [policy.lockout]\nunlock_after = \"never\"\n",
+            "test.toml",
+        )
+        .unwrap()
+    }
+
+    fn view(name: &str, state: &UserState) -> UserView {
+        let user = UserName::parse(name).unwrap();
+        let subject = Subject::resolve(&config(), &directory(), &user);
+        UserView::new(&user, &subject, state, NOW)
+    }
+
+    fn as_value(view: &UserView) -> Value {
+        serde_json::to_value(view.to_json()).unwrap()
+    }
+
+    const KEYS: [&str; 11] = [
+        "user",
+        "locked",
+        "disabled",
+        "failures",
+        "locked_until",
+        "locked_since",
+        "until_reactivated",
+        "policy",
+        "failure_events",
+        "last_success",
+        "last_reactivation",
+    ];
+
+    #[test]
+    fn json_of_a_locked_user() {
+        let value = as_value(&view("alice", &locked_state()));
+        assert_eq!(
+            value,
+            json!({
+                "user": "alice",
+                "locked": true,
+                "disabled": false,
+                "failures": 3,
+                "locked_until": "2026-11-27T23:14:09.000123Z",
+                "locked_since": "2026-11-27T23:04:09.000123Z",
+                "until_reactivated": false,
+                "policy": "default",
+                "failure_events": [
+                    {"time": "2026-11-27T23:02:09.000123Z", "host": "web1", "source": "10.0.0.7", "service": "sshd"},
+                    {"time": "2026-11-27T23:03:09.000123Z", "host": "web1", "source": "10.0.0.7", "service": "sshd"},
+                    {"time": "2026-11-27T23:04:09.000123Z", "host": "web1", "source": "10.0.0.8", "service": "sshd"},
+                ],
+                "last_success": null,
+                "last_reactivation": null,
+            })
+        );
+        // Exactly the keys of the reference, in its order.
+        let text = serde_json::to_string(&view("alice", &locked_state()).to_json()).unwrap();
+        let mut at = 0;
+        for key in KEYS {
+            let found = text[at..].find(&format!("\"{key}\":")).expect(key);
+            at += found;
+        }
+        assert_eq!(value.as_object().unwrap().len(), KEYS.len());
+    }
+
+    #[test]
+    fn json_of_a_user_locked_until_reactivated() {
+        let value = as_value(&view("carol", &locked_state()));
+        assert_eq!(value["locked"], true);
+        assert_eq!(value["until_reactivated"], true);
+        assert_eq!(value["locked_until"], Value::Null);
+        assert_eq!(value["locked_since"], "2026-11-27T23:04:09.000123Z");
+        assert_eq!(value["policy"], "contractors");
+    }
+
+    #[test]
+    fn json_of_an_unlocked_user_with_history() {
+        let mut state = locked_state();
+        state.last_reactivation = Some(ago(90));
+        state.last_success = Some(ago(30));
+        state.failures.insert(failure(ago(10), "10.0.0.9"));
+        let value = as_value(&view("alice", &state));
+        assert_eq!(value["locked"], false);
+        assert_eq!(value["failures"], 1);
+        assert_eq!(value["locked_until"], Value::Null);
+        assert_eq!(value["locked_since"], Value::Null);
+        assert_eq!(value["last_success"], "2026-11-27T23:04:39.000123Z");
+        assert_eq!(value["last_reactivation"], "2026-11-27T23:03:39.000123Z");
+        // Only the failure after the last success is still shown.
+        assert_eq!(value["failure_events"].as_array().unwrap().len(), 1);
+        assert_eq!(value["failure_events"][0]["source"], "10.0.0.9");
+    }
+
+    #[test]
+    fn json_of_a_user_never_seen() {
+        let value = as_value(&view("alice", &UserState::default()));
+        assert_eq!(
+            value,
+            json!({
+                "user": "alice", "locked": false, "disabled": false, "failures": 0,
+                "locked_until": null, "locked_since": null, "until_reactivated": false,
+                "policy": "default", "failure_events": [], "last_success": null,
+                "last_reactivation": null,
+            })
+        );
+    }
+
+    #[test]
+    fn json_of_a_disabled_user() {
+        let state = UserState {
+            last_disable: Some(ago(3600)),
+            ..UserState::default()
+        };
+        let value = as_value(&view("alice", &state));
+        assert_eq!(value["locked"], true);
+        assert_eq!(value["disabled"], true);
+        assert_eq!(value["failures"], 0);
+        assert_eq!(value["locked_until"], Value::Null);
+        assert_eq!(value["until_reactivated"], false);
+        // Enabled since: no longer disabled.
+        let state = UserState {
+            last_disable: Some(ago(3600)),
+            last_enable: Some(ago(60)),
+            ..UserState::default()
+        };
+        let value = as_value(&view("alice", &state));
+        assert_eq!(value["locked"], false);
+        assert_eq!(value["disabled"], false);
+    }
+
+    #[test]
+    fn a_lock_that_ran_out_is_no_lock() {
+        let mut state = UserState::default();
+        for secs in [1000, 990, 980] {
+            state.failures.insert(failure(ago(secs), "10.0.0.7"));
+        }
+        let value = as_value(&view("alice", &state));
+        assert_eq!(value["locked"], false);
+        assert_eq!(value["locked_until"], Value::Null);
+    }
+
+    #[test]
+    fn root_is_exempt_from_failure_locks_and_from_disabling() {
+        let value = as_value(&view("root", &locked_state()));
+        assert_eq!(value["locked"], false);
+        assert_eq!(value["failures"], 3);
+        assert_eq!(value["locked_until"], Value::Null);
+        assert_eq!(value["until_reactivated"], false);
+        let text = view("root", &locked_state()).render_detail(NOW);
+        assert!(text.starts_with("root: not locked (3 failed logins would lock, but root is exempt"));
+        let disabled = UserState {
+            last_disable: Some(ago(10)),
+            ..UserState::default()
+        };
+        let value = as_value(&view("root", &disabled));
+        assert_eq!(value["locked"], false);
+        assert_eq!(value["disabled"], true);
+    }
+
+    #[test]
+    fn unreadable_state_is_reported_in_an_error_field() {
+        let user = UserName::parse("alice").unwrap();
+        let subject = Subject::resolve(&config(), &directory(), &user);
+        let view = UserView::unreadable(&user, &subject, "it does not\ndecode".to_owned(), NOW);
+        let value = as_value(&view);
+        assert_eq!(value["error"], "it does not decode");
+        assert_eq!(value["locked"], false);
+        let text = view.render_detail(NOW);
+        assert!(text.starts_with("alice: the state file cannot be read (it does not decode)"));
+    }
+
+    #[test]
+    fn text_of_a_locked_user() {
+        let text = view("alice", &locked_state()).render_detail(NOW);
+        let expected = "\
+alice: LOCKED after 3 failed logins, until 2026-11-27 23:14:09 UTC (in 9 minutes)
+  locked since:      2026-11-27 23:04:09 UTC (1 minute ago)
+  policy:            default
+  failures counting: 3
+  last success:      never
+  last reactivation: never
+  failed logins since the last success or reactivation:
+    TIME                     HOST  SOURCE    SERVICE
+    2026-11-27 23:02:09 UTC  web1  10.0.0.7  sshd
+    2026-11-27 23:03:09 UTC  web1  10.0.0.7  sshd
+    2026-11-27 23:04:09 UTC  web1  10.0.0.8  sshd
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn text_of_other_users() {
+        let text = view("carol", &locked_state()).render_detail(NOW);
+        assert!(text.starts_with("carol: LOCKED after 3 failed logins, until reactivated\n"));
+        let text = view("alice", &UserState::default()).render_detail(NOW);
+        assert!(text.starts_with("alice: not locked\n"));
+        assert!(text.contains("no failed logins"));
+        let text = view("ghost", &UserState::default()).render_detail(NOW);
+        assert!(text.contains("default (NSS does not know this user)"));
+        let disabled = UserState {
+            last_disable: Some(ago(3600)),
+            ..UserState::default()
+        };
+        let text = view("alice", &disabled).render_detail(NOW);
+        assert!(text.starts_with(
+            "alice: disabled since 2026-11-27 22:05:09 UTC: every login is refused until enabled\n"
+        ));
+        let mut one = UserState::default();
+        one.failures.insert(failure(ago(5), "tty1"));
+        let text = view("alice", &one).render_detail(NOW);
+        assert!(text.starts_with("alice: not locked, 1 failed login counting\n"));
+    }
+
+    #[test]
+    fn text_of_a_listing() {
+        let disabled = UserState {
+            last_disable: Some(ago(3600)),
+            ..UserState::default()
+        };
+        let views = vec![
+            view("alice", &locked_state()),
+            view("bob", &UserState::default()),
+            view("carol", &locked_state()),
+            view("dave", &disabled),
+        ];
+        let expected = "\
+USER   STATUS    FAILURES  UNTIL                                    POLICY
+alice  LOCKED    3         2026-11-27 23:14:09 UTC (in 9 minutes)   default
+bob    ok        0         -                                        default
+carol  LOCKED    3         until reactivated                        contractors
+dave   disabled  0         until enabled                            default
+";
+        assert_eq!(render_list(&views, NOW, false), expected);
+        assert_eq!(render_list(&[], NOW, false), "no user has state\n");
+        assert_eq!(render_list(&[], NOW, true), "no user is locked\n");
+    }
+
+    #[test]
+    fn hostile_failure_fields_cannot_forge_lines() {
+        let mut state = UserState::default();
+        state.failures.insert(Failure {
+            time: ago(5),
+            host: "web1\nalice: not locked".to_owned(),
+            source: "\x1b[2J".to_owned(),
+            service: "sshd".to_owned(),
+            pid: 1,
+        });
+        let text = view("alice", &state).render_detail(NOW);
+        assert!(!text.contains('\x1b'));
+        assert!(!text.contains("\nalice: not locked"));
+    }
+}

@@ -1,0 +1,194 @@
+//! Who a user is and which rules apply to him: the same answer the PAM
+//! module reaches, so `status` says what a login would meet.
+
+use deadbolt_config::{Config, EffectiveLockout};
+use deadbolt_core::identity::{self, Account};
+use deadbolt_core::{LockStatus, UserName};
+
+/// Where accounts and groups are looked up: NSS in the program, a fixed
+/// table in tests.
+pub trait Directory {
+    fn lookup(&self, user: &str) -> Option<Account>;
+    fn is_member(&self, user: &str, primary_gid: u32, group: &str) -> bool;
+    fn group_exists(&self, group: &str) -> bool;
+}
+
+/// The system's users and groups (local files, SSSD, LDAP...).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nss;
+
+impl Directory for Nss {
+    fn lookup(&self, user: &str) -> Option<Account> {
+        identity::lookup(user)
+    }
+
+    fn is_member(&self, user: &str, primary_gid: u32, group: &str) -> bool {
+        identity::is_member(user, primary_gid, group)
+    }
+
+    fn group_exists(&self, group: &str) -> bool {
+        identity::group_gid(group).is_some()
+    }
+}
+
+/// A user with the policy that applies to him.
+#[derive(Debug)]
+pub struct Subject {
+    /// `None`: NSS does not know him; the default policy applies.
+    pub account: Option<Account>,
+    pub policy: EffectiveLockout,
+    /// Root or an `admin_group` member without `even_deny_root`: failures
+    /// are counted but never lock.
+    pub exempt: bool,
+}
+
+impl Subject {
+    pub fn resolve(config: &Config, directory: &dyn Directory, user: &UserName) -> Subject {
+        let name = user.as_str();
+        let Some(account) = directory.lookup(name) else {
+            return Subject {
+                account: None,
+                policy: config.effective_lockout(|_| false),
+                exempt: false,
+            };
+        };
+        let policy = config.effective_lockout(|g| directory.is_member(name, account.gid, g));
+        let exempt = !policy.even_deny_root
+            && (account.uid == 0
+                || policy
+                    .admin_group
+                    .as_deref()
+                    .is_some_and(|g| directory.is_member(name, account.gid, g)));
+        Subject {
+            account: Some(account),
+            policy,
+            exempt,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.account.as_ref().is_some_and(|a| a.uid == 0)
+    }
+
+    /// Whether a login meeting `status` is refused, as the PAM module
+    /// decides it: a disabled account is refused unless it is root's (the
+    /// one account that can undo it), a failure lock unless exempt.
+    pub fn refused_by(&self, status: &LockStatus) -> bool {
+        (status.disabled && !self.is_root()) || (status.failure_locked && !self.exempt)
+    }
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! A directory for tests: no NSS, no system users needed.
+
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Default)]
+    pub struct FakeDirectory {
+        /// name -> (uid, gid, groups by name)
+        pub users: BTreeMap<String, (u32, u32, Vec<String>)>,
+        pub groups: Vec<String>,
+    }
+
+    impl FakeDirectory {
+        pub fn with_user(mut self, name: &str, uid: u32, groups: &[&str]) -> Self {
+            self.users.insert(
+                name.to_owned(),
+                (uid, uid, groups.iter().map(|g| (*g).to_owned()).collect()),
+            );
+            for g in groups {
+                if !self.groups.iter().any(|known| known == g) {
+                    self.groups.push((*g).to_owned());
+                }
+            }
+            self
+        }
+    }
+
+    impl Directory for FakeDirectory {
+        fn lookup(&self, user: &str) -> Option<Account> {
+            self.users.get(user).map(|(uid, gid, _)| Account {
+                uid: *uid,
+                gid: *gid,
+                real_name: String::new(),
+            })
+        }
+
+        fn is_member(&self, user: &str, _primary_gid: u32, group: &str) -> bool {
+            self.users
+                .get(user)
+                .is_some_and(|(_, _, groups)| groups.iter().any(|g| g == group))
+        }
+
+        fn group_exists(&self, group: &str) -> bool {
+            self.groups.iter().any(|g| g == group)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeDirectory;
+    use super::*;
+
+    const CONFIG: &str = r#"
+[lockout]
+deny = 3
+admin_group = "wheel"
+
+[[policy]]
+name = "contractors"
+groups = ["contractors"]
+[policy.lockout]
+deny = 5
+"#;
+
+    fn config() -> Config {
+        Config::parse(CONFIG, "test.toml").unwrap()
+    }
+
+    fn user(name: &str) -> UserName {
+        UserName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn the_first_matching_policy_applies() {
+        let dir = FakeDirectory::default()
+            .with_user("carol", 1001, &["contractors"])
+            .with_user("alice", 1002, &["staff"]);
+        let carol = Subject::resolve(&config(), &dir, &user("carol"));
+        assert_eq!(carol.policy.policy_name, "contractors");
+        assert_eq!(carol.policy.lockout.deny, 5);
+        assert!(!carol.exempt);
+        let alice = Subject::resolve(&config(), &dir, &user("alice"));
+        assert_eq!(alice.policy.policy_name, "default");
+        assert_eq!(alice.policy.lockout.deny, 3);
+    }
+
+    #[test]
+    fn root_and_admin_group_are_exempt() {
+        let dir = FakeDirectory::default()
+            .with_user("root", 0, &[])
+            .with_user("admin", 1000, &["wheel"]);
+        assert!(Subject::resolve(&config(), &dir, &user("root")).exempt);
+        assert!(Subject::resolve(&config(), &dir, &user("admin")).exempt);
+        let strict = Config::parse(
+            "[lockout]\neven_deny_root = true\nadmin_group = \"wheel\"\n",
+            "strict.toml",
+        )
+        .unwrap();
+        assert!(!Subject::resolve(&strict, &dir, &user("root")).exempt);
+        assert!(!Subject::resolve(&strict, &dir, &user("admin")).exempt);
+    }
+
+    #[test]
+    fn an_unknown_user_gets_the_default_policy() {
+        let dir = FakeDirectory::default();
+        let ghost = Subject::resolve(&config(), &dir, &user("ghost"));
+        assert!(ghost.account.is_none());
+        assert_eq!(ghost.policy.policy_name, "default");
+        assert!(!ghost.exempt);
+    }
+}
