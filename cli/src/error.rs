@@ -19,7 +19,10 @@ pub enum CliError {
     /// A change asked for by someone who may not make it.
     NeedsRoot(&'static str),
     /// Reading the state needs the rights of the state directory's owner.
-    CannotRead { dir: PathBuf, owner: u32 },
+    CannotRead {
+        dir: PathBuf,
+        owner: u32,
+    },
     /// NSS does not know the user and the store has no state for him.
     NoSuchUser(String),
     Store(StoreError),
@@ -42,9 +45,12 @@ impl fmt::Display for CliError {
             CliError::NeedsRoot(verb) => {
                 write!(f, "{verb} needs root (the state directory is root's)")
             }
+            CliError::CannotRead { owner: 0, .. } => {
+                f.write_str("status needs root (the state directory is root's)")
+            }
             CliError::CannotRead { dir, owner } => write!(
                 f,
-                "reading the state needs root: {} belongs to uid {owner}",
+                "status needs the rights of uid {owner}, the owner of {}",
                 dir.display()
             ),
             CliError::NoSuchUser(user) => write!(
@@ -98,7 +104,10 @@ mod tests {
     #[test]
     fn invalid_user_does_not_echo_the_name() {
         let err = CliError::InvalidUser(UserNameError::Slash);
-        assert_eq!(err.to_string(), "invalid user name: the user name contains '/'");
+        assert_eq!(
+            err.to_string(),
+            "invalid user name: the user name contains '/'"
+        );
     }
 
     #[test]

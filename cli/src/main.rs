@@ -1,1 +1,237 @@
-fn main() {}
+//! `deadboltctl`: the administrator's command for deadbolt.
+//!
+//! `status` answers "is this user locked, until when, why, from where", in
+//! text or JSON, and never creates or changes a file. `reactivate`,
+//! `disable` and `enable` change a user's state under his lock and log who
+//! did it to authpriv. `check-config` validates a configuration file and
+//! says what it means. See `deadboltctl(8)` and docs/reference.md.
+//!
+//! Everything below `main` takes the current time as a parameter, so the
+//! tests use fixed times.
+#![forbid(unsafe_code)]
+
+mod args;
+mod audit;
+mod change;
+mod check;
+mod error;
+mod report;
+mod settings;
+mod status;
+mod subject;
+mod timefmt;
+
+use args::{Args, Command};
+use clap::Parser;
+use deadbolt_core::{Timestamp, UserName};
+use error::CliError;
+use std::ffi::OsStr;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::ExitCode;
+use subject::Nss;
+
+fn main() -> ExitCode {
+    // A usage error exits 2 here, with clap's message.
+    let args = Args::parse();
+    let now = Timestamp::now();
+    match run(args, now) {
+        Ok(code) => code,
+        Err(CliError::Output(err)) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(err) => {
+            let _ = writeln!(io::stderr(), "deadboltctl: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Checks USER before anything else is done. The name is never echoed back:
+/// it may be a password typed at the wrong prompt.
+fn user_name(raw: &OsStr) -> Result<UserName, CliError> {
+    Ok(UserName::from_bytes(raw.as_bytes())?)
+}
+
+fn print(text: &str) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Output)
+}
+
+fn note(text: &str) {
+    let _ = writeln!(io::stderr(), "deadboltctl: {}", error::one_line(text));
+}
+
+fn json_line<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    let mut text =
+        serde_json::to_string(value).map_err(|e| CliError::Output(io::Error::other(e)))?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
+    let config_path = args.config.as_deref();
+    match args.command {
+        Command::Status { user, locked, json } => {
+            let user = user.as_deref().map(user_name).transpose()?;
+            status(config_path, user, locked, json, now)
+        }
+        Command::Reactivate { user } => change(config_path, change::Action::Reactivate, &user, now),
+        Command::Disable { user } => change(config_path, change::Action::Disable, &user, now),
+        Command::Enable { user } => change(config_path, change::Action::Enable, &user, now),
+        Command::CheckConfig { file, json } => check_config(file.as_deref().or(config_path), json),
+    }
+}
+
+fn status(
+    config_path: Option<&Path>,
+    user: Option<UserName>,
+    only_locked: bool,
+    json: bool,
+    now: Timestamp,
+) -> Result<ExitCode, CliError> {
+    let settings = settings::load(config_path)?;
+    let config = &settings.config;
+    let store = status::open_for_reading(&config.state.dir, euid())?;
+    let text = match user {
+        Some(user) => {
+            // --locked filters a listing; one user is always answered.
+            let view = status::view_user(store.as_ref(), config, &Nss, &user, now);
+            if json {
+                json_line(&view.to_json())?
+            } else {
+                view.render_detail(now)
+            }
+        }
+        None => {
+            let mut views = status::view_all(store.as_ref(), config, &Nss, now)?;
+            if only_locked {
+                // Left out as not locked, but someone should look at them.
+                for view in status::keep_locked(&mut views) {
+                    let why = view.error.as_deref().unwrap_or_default();
+                    note(&format!(
+                        "{}: the state file cannot be read ({why})",
+                        view.user
+                    ));
+                }
+            }
+            if json {
+                let all: Vec<_> = views.iter().map(report::UserView::to_json).collect();
+                json_line(&all)?
+            } else {
+                report::render_list(&views, now, only_locked)
+            }
+        }
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn change(
+    config_path: Option<&Path>,
+    action: change::Action,
+    user: &OsStr,
+    now: Timestamp,
+) -> Result<ExitCode, CliError> {
+    let user = user_name(user)?;
+    let settings = settings::load(config_path)?;
+    let actor = audit::Actor::current();
+    let outcome = change::apply(&change::Request {
+        action,
+        user: &user,
+        config: &settings.config,
+        directory: &Nss,
+        euid: euid(),
+        actor: &actor,
+        now,
+    })?;
+    if let Some(line) = &outcome.log {
+        audit::log_change(line);
+    }
+    for text in &outcome.notes {
+        note(text);
+    }
+    print(&format!("{}\n", outcome.message))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(file: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
+    let settings = match settings::load(file) {
+        Ok(settings) => settings,
+        Err(err) => {
+            if json {
+                let shown = file.map_or_else(
+                    || deadbolt_config::DEFAULT_CONFIG_PATH.to_owned(),
+                    |p| p.display().to_string(),
+                );
+                // Best effort: the reason also goes to stderr below.
+                let _ = print(&json_line(&check::Refusal {
+                    file: shown,
+                    ok: false,
+                    error: err.to_string(),
+                })?);
+            }
+            return Err(err);
+        }
+    };
+    let summary = check::summarize(
+        &settings.config,
+        &settings.path.display().to_string(),
+        settings.defaults_used,
+        &Nss,
+    );
+    for warning in &summary.warnings {
+        note(&format!("warning: {warning}"));
+    }
+    let text = if json {
+        json_line(&summary)?
+    } else {
+        summary.render()
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn hostile_user_names_are_refused_without_echoing_them() {
+        let names: Vec<OsString> = vec![
+            "a/b".into(),
+            "../escape".into(),
+            "..".into(),
+            ".".into(),
+            "".into(),
+            "a\x1bb".into(),
+            "a\nb".into(),
+            "a\0b".into(),
+            "-rf".into(),
+            "hunter2 secret".into(),
+            "y".repeat(257).into(),
+            "y".repeat(10 * 1024).into(),
+            OsString::from_vec(vec![b'a', 0xff, 0xfe]),
+        ];
+        for name in &names {
+            let err = user_name(name).unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("invalid user name: "), "{text}");
+            assert!(!text.contains('\n'));
+            let shown = name.to_string_lossy();
+            if shown.len() > 2 {
+                assert!(!text.contains(shown.as_ref()), "{text}");
+            }
+        }
+        assert_eq!(user_name(OsStr::new("alice")).unwrap().as_str(), "alice");
+        assert!(user_name(OsStr::new(&"y".repeat(256))).is_ok());
+    }
+}

@@ -99,7 +99,8 @@ impl UserView {
         }
     }
 
-    /// `LOCKED`, `disabled`, `ok` or `unreadable`: the STATUS column.
+    /// `LOCKED`, `disabled`, `ok`, `exempt` (enough failures to lock, but
+    /// root or admin_group) or `unreadable`: the STATUS column.
     pub fn state_word(&self) -> &'static str {
         if self.error.is_some() {
             "unreadable"
@@ -107,6 +108,8 @@ impl UserView {
             "disabled"
         } else if self.refused {
             "LOCKED"
+        } else if self.status.failure_locked {
+            "exempt"
         } else {
             "ok"
         }
@@ -221,7 +224,11 @@ impl UserView {
                     ]
                 })
                 .collect();
-            out.push_str(&table(&["TIME", "HOST", "SOURCE", "SERVICE"], &rows, "    "));
+            out.push_str(&table(
+                &["TIME", "HOST", "SOURCE", "SERVICE"],
+                &rows,
+                "    ",
+            ));
         }
         out
     }
@@ -257,7 +264,11 @@ pub fn render_list(views: &[UserView], now: Timestamp, only_locked: bool) -> Str
             ]
         })
         .collect();
-    let mut out = table(&["USER", "STATUS", "FAILURES", "UNTIL", "POLICY"], &rows, "");
+    let mut out = table(
+        &["USER", "STATUS", "FAILURES", "UNTIL", "POLICY"],
+        &rows,
+        "",
+    );
     for view in views {
         if let Some(why) = &view.error {
             out.push_str(&format!(
@@ -516,7 +527,9 @@ pub(crate) mod tests {
         assert_eq!(value["locked_until"], Value::Null);
         assert_eq!(value["until_reactivated"], false);
         let text = view("root", &locked_state()).render_detail(NOW);
-        assert!(text.starts_with("root: not locked (3 failed logins would lock, but root is exempt"));
+        assert!(
+            text.starts_with("root: not locked (3 failed logins would lock, but root is exempt")
+        );
         let disabled = UserState {
             last_disable: Some(ago(10)),
             ..UserState::default()
@@ -591,13 +604,15 @@ alice: LOCKED after 3 failed logins, until 2026-11-27 23:14:09 UTC (in 9 minutes
             view("bob", &UserState::default()),
             view("carol", &locked_state()),
             view("dave", &disabled),
+            view("root", &locked_state()),
         ];
         let expected = "\
-USER   STATUS    FAILURES  UNTIL                                    POLICY
-alice  LOCKED    3         2026-11-27 23:14:09 UTC (in 9 minutes)   default
-bob    ok        0         -                                        default
-carol  LOCKED    3         until reactivated                        contractors
-dave   disabled  0         until enabled                            default
+USER   STATUS    FAILURES  UNTIL                                   POLICY
+alice  LOCKED    3         2026-11-27 23:14:09 UTC (in 9 minutes)  default
+bob    ok        0         -                                       default
+carol  LOCKED    3         until reactivated                       contractors
+dave   disabled  0         until enabled                           default
+root   exempt    3         -                                       default
 ";
         assert_eq!(render_list(&views, NOW, false), expected);
         assert_eq!(render_list(&[], NOW, false), "no user has state\n");

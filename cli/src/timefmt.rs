@@ -1,4 +1,4 @@
-//! Times and durations for people; JSON uses RFC 3339 (`Timestamp::to_rfc3339`).
+//! Times for people; JSON uses RFC 3339 (`Timestamp::to_rfc3339`).
 
 use deadbolt_core::Timestamp;
 use std::time::Duration;
@@ -61,27 +61,6 @@ fn span(d: Duration, round: Round) -> String {
     plural(div(secs, 86_400), "day")
 }
 
-/// A duration as the configuration writes it: `0`, `500ms`, `90s`, `15m`,
-/// `2h`, `7d`: the largest unit that divides it exactly.
-pub fn config_duration(d: Duration) -> String {
-    if d.is_zero() {
-        return "0".to_owned();
-    }
-    if d.subsec_nanos() % 1_000_000 != 0 {
-        return format!("{}us", d.as_micros());
-    }
-    if d.subsec_millis() != 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let secs = d.as_secs();
-    for (unit, len) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs % len == 0 {
-            return format!("{}{unit}", secs / len);
-        }
-    }
-    format!("{secs}s")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,16 +89,5 @@ mod tests {
             clock_and_relative(NOW, later(600)),
             "2026-11-27 23:15:09 UTC (in 10 minutes)"
         );
-    }
-
-    #[test]
-    fn durations_read_like_the_config() {
-        assert_eq!(config_duration(Duration::ZERO), "0");
-        assert_eq!(config_duration(Duration::from_secs(900)), "15m");
-        assert_eq!(config_duration(Duration::from_secs(90)), "90s");
-        assert_eq!(config_duration(Duration::from_secs(7200)), "2h");
-        assert_eq!(config_duration(Duration::from_secs(7 * 86_400)), "7d");
-        assert_eq!(config_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(config_duration(Duration::from_micros(5)), "5us");
     }
 }

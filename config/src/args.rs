@@ -104,7 +104,9 @@ fn apply_checked(config: &mut Config, key: &str, value: Option<&str>) -> Result<
         "fail_interval" => {
             let interval = duration(required(key, "DURATION", value)?)?;
             if interval.is_zero() {
-                return Err("fail_interval must be longer than 0, e.g. fail_interval=15m".to_owned());
+                return Err(
+                    "fail_interval must be longer than 0, e.g. fail_interval=15m".to_owned(),
+                );
             }
             config.lockout.fail_interval = interval;
             config.overrides_mut().fail_interval = Some(interval);

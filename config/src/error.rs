@@ -109,7 +109,12 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// rest pass for a separate, forged log entry.
 fn one_line(message: String) -> String {
     if message.contains(['\n', '\r']) {
-        message.split(['\n', '\r']).filter(|part| !part.trim().is_empty()).map(str::trim).collect::<Vec<_>>().join("; ")
+        message
+            .split(['\n', '\r'])
+            .filter(|part| !part.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; ")
     } else {
         message
     }

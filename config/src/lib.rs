@@ -308,7 +308,8 @@ impl Config {
     /// a file larger than [`MAX_CONFIG_SIZE`], and text that is not UTF-8.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
-        let cannot_read = |e: std::io::Error| ConfigError::new(&origin, format!("cannot read the file: {e}"));
+        let cannot_read =
+            |e: std::io::Error| ConfigError::new(&origin, format!("cannot read the file: {e}"));
         let metadata = std::fs::metadata(path).map_err(cannot_read)?;
         if !metadata.is_file() {
             return Err(ConfigError::new(

@@ -161,9 +161,12 @@ impl StateStore {
     /// of one.
     pub fn load(&self, user: &UserName) -> Result<Loaded, StoreError> {
         let path = self.state_path(user);
+        // O_NONBLOCK: opening a FIFO planted here must not hang the login
+        // (it is refused below as not a regular file); it changes nothing
+        // for a regular file.
         let mut file = match OpenOptions::new()
             .read(true)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
             .open(&path)
         {
             Ok(f) => f,

@@ -183,13 +183,16 @@ fn lockout_policy(policy: Policy, unit: i64) -> LockoutPolicy {
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
-    (1usize..=5, 1i64..=100, prop::option::weighted(0.7, 1i64..=100)).prop_map(
-        |(deny, fail_interval, unlock_after)| Policy {
+    (
+        1usize..=5,
+        1i64..=100,
+        prop::option::weighted(0.7, 1i64..=100),
+    )
+        .prop_map(|(deny, fail_interval, unlock_after)| Policy {
             deny,
             fail_interval,
             unlock_after,
-        },
-    )
+        })
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -244,11 +247,36 @@ fn check(
     let status = lockout_policy(policy, unit).evaluate(&state, Timestamp(now * unit));
     let at = |t: Option<i64>| t.map(|t| Timestamp(t * unit));
 
-    prop_assert_eq!(status.failure_locked, expected.locked, "failure_locked: {:?}", status);
-    prop_assert_eq!(status.locked_until, at(expected.until), "locked_until: {:?}", status);
-    prop_assert_eq!(status.locked_since, at(expected.since), "locked_since: {:?}", status);
-    prop_assert_eq!(status.failures as usize, expected.failures, "failures: {:?}", status);
-    prop_assert_eq!(status.lapsed_lock_end, at(expected.lapsed), "lapsed: {:?}", status);
+    prop_assert_eq!(
+        status.failure_locked,
+        expected.locked,
+        "failure_locked: {:?}",
+        status
+    );
+    prop_assert_eq!(
+        status.locked_until,
+        at(expected.until),
+        "locked_until: {:?}",
+        status
+    );
+    prop_assert_eq!(
+        status.locked_since,
+        at(expected.since),
+        "locked_since: {:?}",
+        status
+    );
+    prop_assert_eq!(
+        status.failures as usize,
+        expected.failures,
+        "failures: {:?}",
+        status
+    );
+    prop_assert_eq!(
+        status.lapsed_lock_end,
+        at(expected.lapsed),
+        "lapsed: {:?}",
+        status
+    );
     prop_assert_eq!(
         status.until_reactivated(),
         expected.locked && expected.until.is_none()
@@ -366,7 +394,11 @@ fn the_model_on_known_sequences() {
 fn implementation_agrees_on_the_known_sequences() {
     use Event::*;
     let cases: &[(Policy, &[Event], i64)] = &[
-        (secs_policy(3, 10, Some(5)), &[Failure(0), Failure(1), Failure(2)], 3),
+        (
+            secs_policy(3, 10, Some(5)),
+            &[Failure(0), Failure(1), Failure(2)],
+            3,
+        ),
         (
             secs_policy(3, 10, Some(5)),
             &[Failure(0), Failure(1), Failure(2), Failure(6)],
@@ -382,7 +414,11 @@ fn implementation_agrees_on_the_known_sequences() {
             &[Failure(0), Failure(1), Failure(2), Success(2)],
             3,
         ),
-        (secs_policy(2, 10, None), &[Failure(0), Failure(1), Failure(50)], 1_000),
+        (
+            secs_policy(2, 10, None),
+            &[Failure(0), Failure(1), Failure(50)],
+            1_000,
+        ),
         (
             secs_policy(2, 10, None),
             &[Failure(0), Failure(1), Reactivation(60)],
@@ -398,5 +434,46 @@ fn implementation_agrees_on_the_known_sequences() {
     for (policy, events, now) in cases {
         check(*policy, events, *now, 1_000_000, None, None)
             .unwrap_or_else(|e| panic!("{policy:?} {events:?} at {now}: {e}"));
+    }
+}
+
+/// The generators reach every kind of outcome often enough for the
+/// properties above to mean something.
+#[test]
+fn the_generators_reach_every_outcome() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = (policy(), events(), 0i64..400);
+    let (mut timed, mut never, mut extended, mut lapsed, mut counting, mut clear) =
+        (0, 0, 0, 0, 0, 0);
+    let samples = 4096;
+    for _ in 0..samples {
+        let (policy, events, now) = strategy.new_tree(&mut runner).unwrap().current();
+        let out = model(policy, &events, now);
+        match (out.locked, out.until) {
+            (true, Some(_)) => timed += 1,
+            (true, None) => never += 1,
+            (false, _) if out.failures > 0 => counting += 1,
+            (false, _) => clear += 1,
+        }
+        if out.locked && out.failures > policy.deny {
+            extended += 1;
+        }
+        if out.lapsed.is_some() {
+            lapsed += 1;
+        }
+    }
+    let floor = samples / 50;
+    for (what, n) in [
+        ("timed locks", timed),
+        ("locks until reactivated", never),
+        ("locks with failures counted during them", extended),
+        ("lapsed locks", lapsed),
+        ("unlocked with failures counting", counting),
+        ("unlocked with no failure counting", clear),
+    ] {
+        assert!(n >= floor, "only {n} of {samples} samples are {what}");
     }
 }

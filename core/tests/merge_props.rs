@@ -51,7 +51,10 @@ fn password_record() -> impl Strategy<Value = PasswordRecord> {
 
 fn stamped_day() -> impl Strategy<Value = Option<Stamped<i64>>> {
     prop::option::of(
-        ((0i64..5).prop_map(Timestamp::from_secs), prop::option::of(0i64..3))
+        (
+            (0i64..5).prop_map(Timestamp::from_secs),
+            prop::option::of(0i64..3),
+        )
             .prop_map(|(set_at, value)| Stamped { set_at, value }),
     )
 }
@@ -307,5 +310,8 @@ fn disable_and_enable_merge_by_latest() {
         ..UserState::default()
     };
     disabled.merge(&same_instant);
-    assert!(disabled.is_disabled(), "a tie between disable and enable stays disabled");
+    assert!(
+        disabled.is_disabled(),
+        "a tie between disable and enable stays disabled"
+    );
 }

@@ -2,9 +2,12 @@
 //! module of deadbolt with unsafe code; each block says why it is sound.
 #![allow(unsafe_code)]
 
+use pam::constants::PamResultCode;
 use pam::module::PamHandle;
-use std::os::raw::{c_int, c_uint};
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::time::Duration;
+use zeroize::Zeroize;
 
 #[link(name = "pam")]
 extern "C" {
@@ -25,3 +28,156 @@ pub fn fail_delay(pamh: &mut PamHandle, delay: Duration) {
         pam_fail_delay(handle, micros);
     }
 }
+
+/// `PAM_AUTHTOK`, the item holding the password being set.
+const PAM_AUTHTOK: c_int = 6;
+
+#[link(name = "pam")]
+extern "C" {
+    /// Linux-PAM's extensions: prompt for the new password ("New password:")
+    /// unless an earlier module already set PAM_AUTHTOK, and store it there.
+    fn pam_get_authtok_noverify(
+        pamh: *mut PamHandle,
+        authtok: *mut *const c_char,
+        prompt: *const c_char,
+    ) -> c_int;
+    /// Asks for it again ("Retype new password:") and compares.
+    fn pam_get_authtok_verify(
+        pamh: *mut PamHandle,
+        authtok: *mut *const c_char,
+        prompt: *const c_char,
+    ) -> c_int;
+    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
+}
+
+/// A password held by deadbolt: zeroed when dropped, never printed.
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// libpam's return value as pam-bindings' enum (whose own conversion is
+/// private). Anything unknown is a system error, never a success.
+fn code(raw: c_int) -> PamResultCode {
+    match raw {
+        0 => PamResultCode::PAM_SUCCESS,
+        1 => PamResultCode::PAM_OPEN_ERR,
+        2 => PamResultCode::PAM_SYMBOL_ERR,
+        3 => PamResultCode::PAM_SERVICE_ERR,
+        4 => PamResultCode::PAM_SYSTEM_ERR,
+        5 => PamResultCode::PAM_BUF_ERR,
+        6 => PamResultCode::PAM_PERM_DENIED,
+        7 => PamResultCode::PAM_AUTH_ERR,
+        8 => PamResultCode::PAM_CRED_INSUFFICIENT,
+        9 => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+        10 => PamResultCode::PAM_USER_UNKNOWN,
+        11 => PamResultCode::PAM_MAXTRIES,
+        12 => PamResultCode::PAM_NEW_AUTHTOK_REQD,
+        13 => PamResultCode::PAM_ACCT_EXPIRED,
+        14 => PamResultCode::PAM_SESSION_ERR,
+        15 => PamResultCode::PAM_CRED_UNAVAIL,
+        16 => PamResultCode::PAM_CRED_EXPIRED,
+        17 => PamResultCode::PAM_CRED_ERR,
+        18 => PamResultCode::PAM_NO_MODULE_DATA,
+        19 => PamResultCode::PAM_CONV_ERR,
+        20 => PamResultCode::PAM_AUTHTOK_ERR,
+        21 => PamResultCode::PAM_AUTHTOK_RECOVERY_ERR,
+        22 => PamResultCode::PAM_AUTHTOK_LOCK_BUSY,
+        23 => PamResultCode::PAM_AUTHTOK_DISABLE_AGING,
+        24 => PamResultCode::PAM_TRY_AGAIN,
+        25 => PamResultCode::PAM_IGNORE,
+        26 => PamResultCode::PAM_ABORT,
+        27 => PamResultCode::PAM_AUTHTOK_EXPIRED,
+        28 => PamResultCode::PAM_MODULE_UNKNOWN,
+        29 => PamResultCode::PAM_BAD_ITEM,
+        30 => PamResultCode::PAM_CONV_AGAIN,
+        31 => PamResultCode::PAM_INCOMPLETE,
+        _ => PamResultCode::PAM_SYSTEM_ERR,
+    }
+}
+
+/// Copies a NUL-terminated string libpam owns into a [`Secret`].
+///
+/// # Safety
+/// `ptr` must be null or point to a NUL-terminated string that stays valid
+/// for the duration of the call.
+unsafe fn copy_secret(ptr: *const c_char) -> Option<Secret> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, and the caller promises a live NUL-terminated string.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    Some(Secret(bytes.to_vec()))
+}
+
+/// Gets the new password (prompting if no earlier module did), which libpam
+/// stores in PAM_AUTHTOK. Returns the PAM error when the conversation failed.
+pub fn new_password(pamh: &mut PamHandle) -> Result<Secret, PamResultCode> {
+    let handle: *mut PamHandle = pamh;
+    let mut token: *const c_char = std::ptr::null();
+    // SAFETY: `handle` is the live handle libpam gave this module; `token` is
+    // a valid out-pointer; a null prompt asks libpam for its default prompt.
+    let rc = code(unsafe { pam_get_authtok_noverify(handle, &mut token, std::ptr::null()) });
+    if rc != PamResultCode::PAM_SUCCESS {
+        return Err(rc);
+    }
+    // SAFETY: on success `token` points at the PAM_AUTHTOK item, a string
+    // libpam owns and keeps until the item changes, which cannot happen
+    // during this copy.
+    unsafe { copy_secret(token) }.ok_or(PamResultCode::PAM_AUTHTOK_ERR)
+}
+
+/// Asks for the new password again; libpam compares it with PAM_AUTHTOK and
+/// returns an error (clearing the item) when they differ.
+pub fn confirm_new_password(pamh: &mut PamHandle) -> PamResultCode {
+    let handle: *mut PamHandle = pamh;
+    let mut token: *const c_char = std::ptr::null();
+    // SAFETY: as in `new_password`; the returned pointer is not kept.
+    code(unsafe { pam_get_authtok_verify(handle, &mut token, std::ptr::null()) })
+}
+
+/// Forgets a refused new password so the next attempt prompts again and the
+/// modules after this one never see it.
+pub fn clear_new_password(pamh: &mut PamHandle) {
+    let handle: *mut PamHandle = pamh;
+    // SAFETY: `handle` is live; libpam accepts null to clear a string item
+    // and overwrites the old value before freeing it.
+    unsafe {
+        pam_set_item(handle, PAM_AUTHTOK, std::ptr::null());
+    }
+}
+
+/// The key under which the password phase marks that it approved the new
+/// password, for the `commit` step after the storing module.
+const APPROVED_KEY: &str = "pam_deadbolt_approved_change";
+
+/// Marks, for the rest of this PAM transaction, that deadbolt approved the
+/// password now in PAM_AUTHTOK.
+pub fn mark_approved(pamh: &mut PamHandle) -> Result<(), PamResultCode> {
+    pamh.set_data(APPROVED_KEY, Box::new(ApprovedChange))
+}
+
+/// Whether [`mark_approved`] ran earlier in this transaction.
+pub fn was_approved(pamh: &PamHandle) -> bool {
+    // SAFETY: only `mark_approved` stores data under this module-specific
+    // key, always as an `ApprovedChange`, which `get_data` requires.
+    unsafe { pamh.get_data::<ApprovedChange>(APPROVED_KEY) }.is_ok()
+}
+
+/// The marker stored by [`mark_approved`].
+pub struct ApprovedChange;

@@ -18,14 +18,16 @@ use pam::module::{PamHandle, PamHooks};
 use phases::{Phase, Request, Verdict};
 use std::ffi::CStr;
 
-struct Deadbolt;
-
+/// The exported `pam_sm_*` functions. The macro's functions are `unsafe
+/// extern "C"` by nature; each only forwards to pam-bindings' `invoke_hook`,
+/// which checks the handle for null and catches any panic (PAM_ABORT).
 #[allow(unsafe_code)]
-mod hooks {
-    // SAFETY: the macro only defines the six `pam_sm_*` functions, each of
-    // which forwards to `invoke_hook` behind a panic boundary.
-    pam::pam_hooks!(super::Deadbolt);
+mod entry {
+    pub struct Deadbolt;
+    pam::pam_hooks!(Deadbolt);
 }
+
+use entry::Deadbolt;
 
 impl PamHooks for Deadbolt {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {

@@ -87,7 +87,7 @@ fn load_config(args: &[&str]) -> (Config, Vec<String>) {
             Some((k, v)) => (k, Some(v)),
             None => (arg, None),
         };
-        if value.is_none() && matches!(key, "preauth" | "authfail" | "authsucc") {
+        if value.is_none() && matches!(key, "preauth" | "authfail" | "authsucc" | "test_panic") {
             modes.push(key.to_owned());
             continue;
         }
@@ -159,7 +159,7 @@ pub fn decide(request: &Request) -> Verdict {
         Phase::PreAuth => preauth(request, &subject, store_dir),
         Phase::AuthFail => authfail(request, &subject, store_dir),
         Phase::AuthSucc => authsucc(request, &subject, store_dir),
-        Phase::Account => account(request, &subject, store_dir),
+        Phase::Account => account_phase(request, &subject, store_dir),
     }
 }
 
@@ -434,7 +434,7 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     Verdict::code(PamResultCode::PAM_SUCCESS)
 }
 
-fn account(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+fn account_phase(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     let Some((_, state)) = current_state(subject, dir) else {
         return Verdict::code(PamResultCode::PAM_SUCCESS);
     };

@@ -107,7 +107,10 @@ pub fn pam_matrix_path() -> PathBuf {
         if let Ok(entries) = fs::read_dir(root) {
             let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             dirs.sort();
-            candidates.extend(dirs.into_iter().map(|d| d.join("pam_wrapper/pam_matrix.so")));
+            candidates.extend(
+                dirs.into_iter()
+                    .map(|d| d.join("pam_wrapper/pam_matrix.so")),
+            );
         }
     }
     candidates
@@ -374,7 +377,10 @@ impl PamEnvBuilder {
                 for (k, v) in self.lockout {
                     set_key(&mut lockout, &k, &v);
                 }
-                let mut state = vec![("dir".to_owned(), toml_string(&env.state_dir.to_string_lossy()))];
+                let mut state = vec![(
+                    "dir".to_owned(),
+                    toml_string(&env.state_dir.to_string_lossy()),
+                )];
                 for (k, v) in self.state {
                     set_key(&mut state, &k, &v);
                 }
@@ -573,7 +579,10 @@ impl PamEnv {
     /// `deadboltctl status USER --json`, parsed; panics unless it succeeds.
     pub fn status_json(&self, user: &str) -> serde_json::Value {
         let out = self.deadboltctl(&["status", user, "--json"]);
-        assert!(out.succeeded(), "deadboltctl status {user} --json failed\n{out}");
+        assert!(
+            out.succeeded(),
+            "deadboltctl status {user} --json failed\n{out}"
+        );
         serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("status --json is not JSON: {e}\n{out}"))
     }

@@ -1,7 +1,8 @@
 //! Counting failures, the lock, its messages and how it ends.
 
 use deadbolt_tests::{
-    failures_at, minutes_ago, msg_timed_lock_prefix, msg_until_reactivated, PamEnv, MSG_DISABLED, SERVICE,
+    failures_at, minutes_ago, msg_timed_lock_prefix, msg_until_reactivated, PamEnv, MSG_DISABLED,
+    SERVICE,
 };
 use std::time::{Duration, Instant};
 
@@ -93,7 +94,10 @@ fn timed_lock_still_holds_before_unlock_after() {
     assert!(env.is_locked("alice"));
     let out = env.authenticate("alice", "secret");
     out.assert_exited_normally();
-    assert!(!out.succeeded(), "a lock with a minute left let alice in\n{out}");
+    assert!(
+        !out.succeeded(),
+        "a lock with a minute left let alice in\n{out}"
+    );
     assert!(out.shows(&msg_timed_lock_prefix(3)), "{out}");
 }
 

@@ -1,0 +1,359 @@
+//! `deadboltctl check-config`: does the file parse, and what does it mean?
+
+use crate::subject::Directory;
+use deadbolt_config::{format_duration, Config, EffectiveLockout, Policy};
+use deadbolt_core::UnlockAfter;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// What a valid configuration sets, for people (`render`) and scripts
+/// (JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub file: String,
+    pub ok: bool,
+    /// The file does not exist and the compiled defaults apply.
+    pub defaults_used: bool,
+    pub state: StateSummary,
+    /// The rules for users no `[[policy]]` matches.
+    pub default: LockoutSummary,
+    pub policies: Vec<PolicySummary>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StateSummary {
+    pub dir: String,
+    pub track_unknown_users: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicySummary {
+    pub name: String,
+    pub groups: Vec<String>,
+    #[serde(flatten)]
+    pub lockout: LockoutSummary,
+}
+
+/// One effective set of lockout rules, in the words of the file.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockoutSummary {
+    pub enabled: bool,
+    pub deny: u32,
+    pub fail_interval: String,
+    /// A duration, or `never` (until reactivated).
+    pub unlock_after: String,
+    pub delay_mode: String,
+    pub delay: String,
+    pub max_delay: String,
+    pub even_deny_root: bool,
+    pub admin_group: Option<String>,
+    pub silent: bool,
+    pub refuse_in_account: bool,
+}
+
+impl LockoutSummary {
+    fn of(effective: &EffectiveLockout) -> Self {
+        let lockout = &effective.lockout;
+        LockoutSummary {
+            enabled: lockout.enabled,
+            deny: lockout.deny,
+            fail_interval: format_duration(lockout.fail_interval),
+            unlock_after: match lockout.unlock_after {
+                UnlockAfter::Never => "never".to_owned(),
+                UnlockAfter::After(d) => format_duration(d),
+            },
+            delay_mode: effective.delay.mode.as_str().to_owned(),
+            delay: format_duration(effective.delay.delay),
+            max_delay: format_duration(effective.delay.max_delay),
+            even_deny_root: effective.even_deny_root,
+            admin_group: effective.admin_group.clone(),
+            silent: effective.silent,
+            refuse_in_account: effective.refuse_in_account,
+        }
+    }
+
+    /// `3 failures within 15m lock for 10m; delay fixed 2s`.
+    fn rules_text(&self) -> String {
+        let mut text = if self.enabled {
+            let lock = if self.unlock_after == "never" {
+                "until reactivated".to_owned()
+            } else {
+                format!("for {}", self.unlock_after)
+            };
+            format!(
+                "{} within {} lock {lock}",
+                if self.deny == 1 {
+                    "1 failure".to_owned()
+                } else {
+                    format!("{} failures", self.deny)
+                },
+                self.fail_interval
+            )
+        } else {
+            "lockout off (failures never lock; disabling still does)".to_owned()
+        };
+        let delay = match self.delay_mode.as_str() {
+            "none" => "no delay after a failure".to_owned(),
+            "backoff" => format!(
+                "delay {} after a failure, doubling up to {}",
+                self.delay, self.max_delay
+            ),
+            _ => format!("delay {} after a failure", self.delay),
+        };
+        let _ = write!(text, "; {delay}");
+        text
+    }
+}
+
+/// The rules a member of `policy` gets, whether or not an earlier policy
+/// takes him first.
+fn effective_for(config: &Config, policy: &Policy) -> EffectiveLockout {
+    let mut alone = config.clone();
+    alone.policies = vec![policy.clone()];
+    alone.effective_lockout(|group| policy.groups.iter().any(|g| g == group))
+}
+
+pub fn summarize(
+    config: &Config,
+    file: &str,
+    defaults_used: bool,
+    directory: &dyn Directory,
+) -> Summary {
+    let default = config.effective_lockout(|_| false);
+    let mut warnings = Vec::new();
+    if let Some(group) = &default.admin_group {
+        if !directory.group_exists(group) {
+            warnings.push(format!(
+                "admin_group {group} is not known to NSS: nobody is exempt through it"
+            ));
+        }
+    }
+    let mut policies = Vec::new();
+    for (i, policy) in config.policies.iter().enumerate() {
+        for group in &policy.groups {
+            if !directory.group_exists(group) {
+                warnings.push(format!(
+                    "policy {}: group {group} is not known to NSS: nobody gets the policy through it",
+                    policy.name
+                ));
+            }
+        }
+        let earlier = &config.policies[..i];
+        let shadowed = policy
+            .groups
+            .iter()
+            .all(|g| earlier.iter().any(|e| e.groups.contains(g)));
+        if shadowed {
+            warnings.push(format!(
+                "policy {}: never applies: each of its groups belongs to an earlier policy, \
+                 and the first policy that matches a user wins",
+                policy.name
+            ));
+        }
+        policies.push(PolicySummary {
+            name: policy.name.clone(),
+            groups: policy.groups.clone(),
+            lockout: LockoutSummary::of(&effective_for(config, policy)),
+        });
+    }
+    Summary {
+        file: file.to_owned(),
+        ok: true,
+        defaults_used,
+        state: StateSummary {
+            dir: config.state.dir.display().to_string(),
+            track_unknown_users: config.state.track_unknown_users,
+        },
+        default: LockoutSummary::of(&default),
+        policies,
+        warnings,
+    }
+}
+
+impl Summary {
+    /// The text form: `FILE: OK`, then what the file sets.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.defaults_used {
+            let _ = writeln!(out, "{}: not found: the compiled defaults apply", self.file);
+        } else {
+            let _ = writeln!(out, "{}: OK", self.file);
+        }
+        let d = &self.default;
+        let _ = writeln!(
+            out,
+            "state: {} ({})",
+            self.state.dir,
+            if self.state.track_unknown_users {
+                "users NSS does not know are tracked too"
+            } else {
+                "users NSS does not know are not tracked"
+            }
+        );
+        let _ = writeln!(out, "default policy: {}", d.rules_text());
+        let exempt = match (&d.admin_group, d.even_deny_root) {
+            (_, true) => {
+                "nobody: root and admin_group are locked like anyone (even_deny_root)".to_owned()
+            }
+            (Some(group), false) => format!("root and members of {group}"),
+            (None, false) => "root (no admin_group)".to_owned(),
+        };
+        let _ = writeln!(out, "exempt from failure locks: {exempt}");
+        let _ = writeln!(
+            out,
+            "messages at the prompt: {}",
+            if d.silent {
+                "none (silent)"
+            } else {
+                "why and for how long"
+            }
+        );
+        let _ = writeln!(
+            out,
+            "account phase: {}",
+            if d.refuse_in_account {
+                "refuses locked accounts (SSH keys included)"
+            } else {
+                "only warns"
+            }
+        );
+        if self.policies.is_empty() {
+            let _ = writeln!(out, "no [[policy]]: everyone gets the default policy");
+        }
+        for policy in &self.policies {
+            let _ = writeln!(
+                out,
+                "policy {} (groups: {}): {}",
+                policy.name,
+                policy.groups.join(", "),
+                policy.lockout.rules_text()
+            );
+        }
+        out
+    }
+}
+
+/// The JSON printed by `check-config --json` for a file that is refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub file: String,
+    pub ok: bool,
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subject::fake::FakeDirectory;
+
+    const TEXT: &str = r#"
+[lockout]
+deny = 4
+fail_interval = "10m"
+unlock_after = "30m"
+admin_group = "wheel"
+delay_mode = "backoff"
+delay = "1s"
+max_delay = "16s"
+
+[state]
+dir = "/srv/deadbolt"
+
+[[policy]]
+name = "contractors"
+groups = ["contractors", "interns"]
+[policy.lockout]
+deny = 5
+unlock_after = "never"
+
+[[policy]]
+name = "interns"
+groups = ["interns"]
+[policy.lockout]
+enabled = false
+"#;
+
+    fn summary(directory: &FakeDirectory) -> Summary {
+        let config = Config::parse(TEXT, "/etc/deadbolt/deadbolt.toml").unwrap();
+        summarize(&config, "/etc/deadbolt/deadbolt.toml", false, directory)
+    }
+
+    #[test]
+    fn the_text_summary() {
+        let directory = FakeDirectory::default()
+            .with_user("x", 1, &["wheel", "contractors"])
+            .with_user("y", 2, &["interns"]);
+        let text = summary(&directory).render();
+        let expected = "\
+/etc/deadbolt/deadbolt.toml: OK
+state: /srv/deadbolt (users NSS does not know are not tracked)
+default policy: 4 failures within 10m lock for 30m; delay 1s after a failure, doubling up to 16s
+exempt from failure locks: root and members of wheel
+messages at the prompt: why and for how long
+account phase: refuses locked accounts (SSH keys included)
+policy contractors (groups: contractors, interns): 5 failures within 10m lock until reactivated; delay 1s after a failure, doubling up to 16s
+policy interns (groups: interns): lockout off (failures never lock; disabling still does); delay 1s after a failure, doubling up to 16s
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn warnings_for_unknown_groups_and_shadowed_policies() {
+        let directory = FakeDirectory::default().with_user("x", 1, &["contractors"]);
+        let s = summary(&directory);
+        assert_eq!(
+            s.warnings,
+            [
+                "admin_group wheel is not known to NSS: nobody is exempt through it",
+                "policy contractors: group interns is not known to NSS: nobody gets the policy through it",
+                "policy interns: group interns is not known to NSS: nobody gets the policy through it",
+                "policy interns: never applies: each of its groups belongs to an earlier policy, and the first policy that matches a user wins",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_json_summary() {
+        let directory =
+            FakeDirectory::default().with_user("x", 1, &["wheel", "contractors", "interns"]);
+        let value = serde_json::to_value(summary(&directory)).unwrap();
+        assert_eq!(value["ok"], true);
+        assert_eq!(value["defaults_used"], false);
+        assert_eq!(value["state"]["dir"], "/srv/deadbolt");
+        assert_eq!(value["default"]["deny"], 4);
+        assert_eq!(value["default"]["fail_interval"], "10m");
+        assert_eq!(value["default"]["unlock_after"], "30m");
+        assert_eq!(value["default"]["delay_mode"], "backoff");
+        assert_eq!(value["default"]["admin_group"], "wheel");
+        assert_eq!(value["policies"][0]["name"], "contractors");
+        assert_eq!(value["policies"][0]["groups"][1], "interns");
+        assert_eq!(value["policies"][0]["deny"], 5);
+        assert_eq!(value["policies"][0]["unlock_after"], "never");
+        assert_eq!(value["policies"][0]["fail_interval"], "10m");
+        assert_eq!(value["policies"][1]["enabled"], false);
+        assert_eq!(value["warnings"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_compiled_defaults() {
+        let s = summarize(
+            &Config::default(),
+            "/etc/deadbolt/deadbolt.toml",
+            true,
+            &FakeDirectory::default(),
+        );
+        let text = s.render();
+        assert!(
+            text.starts_with(
+                "/etc/deadbolt/deadbolt.toml: not found: the compiled defaults apply\n\
+             state: /var/lib/deadbolt (users NSS does not know are not tracked)\n\
+             default policy: 3 failures within 15m lock for 10m; delay 2s after a failure\n\
+             exempt from failure locks: root (no admin_group)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("no [[policy]]: everyone gets the default policy\n"));
+        assert!(s.warnings.is_empty());
+    }
+}
