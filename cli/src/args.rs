@@ -1,11 +1,12 @@
 //! The command line, as `deadboltctl(8)` and docs/reference.md describe it.
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Account lockout: ask whether a user is locked, until when and why;
-/// reactivate, disable and enable accounts; check the configuration.
+/// Account lockout and password policy: ask whether a user is locked, until
+/// when and why; reactivate, disable, enable and expire accounts; require a
+/// password change; check the configuration.
 #[derive(Debug, Parser)]
 #[command(name = "deadboltctl", version, about, max_term_width = 100)]
 pub struct Args {
@@ -19,12 +20,13 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Whether users are locked, until when and why, with their failed logins.
+    /// Whether users are locked, until when and why, with their failed logins
+    /// and the state of their password and account expiry.
     Status {
         /// One user; without it, every user with state.
         #[arg(value_name = "USER")]
         user: Option<OsString>,
-        /// Only users whose logins are refused now.
+        /// Only users locked or disabled now (whose `locked` is true).
         #[arg(long)]
         locked: bool,
         /// JSON instead of text: one object for USER, else an array.
@@ -45,6 +47,31 @@ pub enum Command {
     Enable {
         #[arg(value_name = "USER")]
         user: OsString,
+    },
+    /// Require a password change at the next login (needs root).
+    ///
+    /// Marks the password as set by an administrator: the next login is told
+    /// to change it, and sshd and login make the user do so. It does not set
+    /// a password: set the temporary one first (passwd, the directory), then
+    /// run this.
+    ResetPassword {
+        #[arg(value_name = "USER")]
+        user: OsString,
+    },
+    /// Set or remove the day an account expires (needs root).
+    ///
+    /// From that day, at 00:00 UTC, every login is refused (root's excepted).
+    #[command(group(ArgGroup::new("when").required(true).args(["on", "never"])))]
+    Expire {
+        #[arg(value_name = "USER")]
+        user: OsString,
+        /// The day the account expires, YYYY-MM-DD (UTC); a past day expires it
+        /// at once.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        on: Option<OsString>,
+        /// The account never expires: removes the date.
+        #[arg(long)]
+        never: bool,
     },
     /// Check a configuration file and summarise the policies it sets.
     CheckConfig {
@@ -99,11 +126,49 @@ mod tests {
                 json: true
             }
         ));
-        for verb in ["reactivate", "disable", "enable"] {
+        for verb in ["reactivate", "disable", "enable", "reset-password"] {
             assert!(Args::try_parse_from(["deadboltctl", verb, "bob"]).is_ok());
             // USER is required.
             let err = Args::try_parse_from(["deadboltctl", verb]).unwrap_err();
             assert_eq!(err.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn expire_takes_exactly_one_of_on_and_never() {
+        let args =
+            Args::try_parse_from(["deadboltctl", "expire", "alice", "--on", "2027-03-31"]).unwrap();
+        match args.command {
+            Command::Expire { user, on, never } => {
+                assert_eq!(user, "alice");
+                assert_eq!(on, Some(OsString::from("2027-03-31")));
+                assert!(!never);
+            }
+            other => panic!("{other:?}"),
+        }
+        let args = Args::try_parse_from(["deadboltctl", "expire", "--never", "alice"]).unwrap();
+        assert!(matches!(
+            args.command,
+            Command::Expire {
+                on: None,
+                never: true,
+                ..
+            }
+        ));
+        // The date is checked later, so that a bad one exits 1 with a reason.
+        let args =
+            Args::try_parse_from(["deadboltctl", "expire", "alice", "--on", "tomorrow"]).unwrap();
+        assert!(matches!(args.command, Command::Expire { on: Some(_), .. }));
+        for argv in [
+            &["deadboltctl", "expire", "alice"][..],
+            &["deadboltctl", "expire", "alice", "--on", "2027-03-31", "--never"],
+            &["deadboltctl", "expire", "alice", "--never", "--never"],
+            &["deadboltctl", "expire", "alice", "--on"],
+            &["deadboltctl", "expire", "--never"],
+            &["deadboltctl", "expire", "--on", "2027-03-31"],
+        ] {
+            let err = Args::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}");
         }
     }
 

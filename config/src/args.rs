@@ -2,7 +2,8 @@
 //! `key=value` or bare flags override it.
 
 use crate::duration::{echo, parse_duration};
-use crate::{check_group_name, Config, DelayMode, MAX_DENY};
+use crate::password::{self, IntegerKey};
+use crate::{check_group_name, Config, DelayMode, DEFAULT_POLICY_NAME, MAX_DENY};
 use deadbolt_core::UnlockAfter;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -61,20 +62,29 @@ pub fn split_module_args<'a>(args: &[&'a str]) -> ModuleArgs<'a> {
     split
 }
 
+/// The example in messages about the state directory.
+pub(crate) const STATE_DIR_EXAMPLE: &str = "/var/lib/deadbolt";
+
 fn conf_path(path: &str) -> Result<(), String> {
-    absolute_path(path).map_err(|problem| format!("the configuration file {problem}"))
+    absolute_path(path, crate::DEFAULT_CONFIG_PATH)
+        .map_err(|problem| format!("the configuration file {problem}"))
 }
 
-/// Checks a path given for the state directory or the file: absolute, and
-/// free of characters that would garble a log line.
-pub(crate) fn absolute_path(path: &str) -> Result<(), String> {
+/// Checks a path given for the state directory, the file or a program:
+/// absolute, and free of characters that would garble a log line. `example`
+/// is a path of the kind wanted, for the message.
+pub(crate) fn absolute_path(path: &str, example: &str) -> Result<(), String> {
     if path.is_empty() {
-        Err("path is empty: write an absolute path such as \"/var/lib/deadbolt\"".to_owned())
+        Err(format!(
+            "path is empty: write an absolute path such as \"{example}\""
+        ))
     } else if path.chars().any(char::is_control) {
-        Err("path contains a control character: write an absolute path such as \"/var/lib/deadbolt\"".to_owned())
+        Err(format!(
+            "path contains a control character: write an absolute path such as \"{example}\""
+        ))
     } else if !Path::new(path).is_absolute() {
         Err(format!(
-            "path `{}` is relative: write an absolute path such as \"/var/lib/deadbolt\"",
+            "path `{}` is relative: write an absolute path such as \"{example}\"",
             echo(path)
         ))
     } else {
@@ -164,8 +174,58 @@ fn apply_checked(config: &mut Config, key: &str, value: Option<&str>) -> Result<
         }
         "dir" => {
             let dir = required(key, "PATH", value)?;
-            absolute_path(dir).map_err(|problem| format!("the state directory {problem}"))?;
+            absolute_path(dir, STATE_DIR_EXAMPLE)
+                .map_err(|problem| format!("the state directory {problem}"))?;
             config.state.dir = PathBuf::from(dir);
+        }
+        "min_length" => {
+            let min_length = integer(key, &password::MIN_LENGTH, value)?;
+            check_min_length(config, min_length)?;
+            config.password.rules.min_length = min_length;
+            config.password_overrides_mut().min_length = Some(min_length);
+        }
+        "remember" => {
+            let remember = integer(key, &password::REMEMBER, value)?;
+            config.password.rules.remember = remember;
+            config.password_overrides_mut().remember = Some(remember);
+        }
+        "min_strength" => {
+            // At most MAX_STRENGTH, so it fits.
+            let score = integer(key, &password::MIN_STRENGTH, value)? as u8;
+            config.password.min_strength = score;
+            config.password_overrides_mut().min_strength = Some(score);
+        }
+        "retry" => {
+            let retry = integer(key, &password::RETRY, value)?;
+            config.password.retry = retry;
+            config.password_overrides_mut().retry = Some(retry);
+        }
+        "enforce_for_root" => {
+            let enforce = flag(value)?;
+            config.password.enforce_for_root = enforce;
+            config.password_overrides_mut().enforce_for_root = Some(enforce);
+        }
+        "checker" => {
+            let path = required(key, "PATH", value)?;
+            password::file_path(path, password::DEFAULT_CHECKER)
+                .map_err(|problem| format!("the checker {problem}"))?;
+            config.password.checker = PathBuf::from(path);
+        }
+        "list" => {
+            let path = required(key, "PATH", value)?;
+            password::file_path(path, password::DEFAULT_LIST)
+                .map_err(|problem| format!("the word list {problem}"))?;
+            let path = PathBuf::from(path);
+            // Naming a list twice reads it once.
+            if !config.password.lists.contains(&path) {
+                if config.password.lists.len() >= password::MAX_LISTS {
+                    return Err(format!(
+                        "there are already {} word lists, the most deadbolt reads",
+                        password::MAX_LISTS
+                    ));
+                }
+                config.password.lists.push(path);
+            }
         }
         "conf" => {
             let path = required(key, "PATH", value)?;
@@ -181,7 +241,8 @@ fn apply_checked(config: &mut Config, key: &str, value: Option<&str>) -> Result<
                  deny=N, fail_interval=DURATION, unlock_after=DURATION|never, even_deny_root, \
                  admin_group=NAME, silent, dir=PATH, nodelay, delay=DURATION, \
                  delay_mode=fixed|backoff|none, max_delay=DURATION, refuse_in_account=BOOL, \
-                 track_unknown_users, enabled=BOOL",
+                 track_unknown_users, enabled=BOOL, min_length=N, remember=N, \
+                 min_strength=N, retry=N, enforce_for_root, checker=PATH, list=PATH",
                 echo(key)
             ))
         }
@@ -215,6 +276,47 @@ fn deny(text: &str) -> Result<u32, String> {
             "`{}` is not a number of failures from 1 to {MAX_DENY}",
             echo(text)
         )),
+    }
+}
+
+/// An integer argument within `spec`'s range.
+fn integer(key: &str, spec: &IntegerKey, value: Option<&str>) -> Result<u32, String> {
+    let text = required(key, "N", value)?;
+    // Digits only: no sign, no spaces, no `0x`.
+    let n = match text.parse::<i64>() {
+        Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => {
+            return Err(format!(
+                "`{}` is not {}",
+                echo(text),
+                spec.accepted()
+            ))
+        }
+    };
+    spec.check(n).map_err(|problem| format!("{key}={n} {problem}"))
+}
+
+/// `min_length=N` may not exceed the `max_length` of `[password]`, nor that
+/// of any `[[policy]]`: the file refuses that contradiction, and so do the
+/// arguments.
+fn check_min_length(config: &Config, min_length: u32) -> Result<(), String> {
+    let global = config.password.rules.max_length;
+    let mut maxima = vec![(DEFAULT_POLICY_NAME, global)];
+    for policy in &config.policies {
+        maxima.push((&policy.name, policy.password.max_length.unwrap_or(global)));
+    }
+    match maxima.into_iter().find(|&(_, max)| min_length > max) {
+        Some((name, max)) => {
+            let whose = if name == DEFAULT_POLICY_NAME {
+                "of [password]".to_owned()
+            } else {
+                format!("of [[policy]] \"{name}\"")
+            };
+            Err(format!(
+                "min_length={min_length} is more than the max_length ({max}) {whose}: no password could be both"
+            ))
+        }
+        None => Ok(()),
     }
 }
 

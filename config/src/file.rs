@@ -5,9 +5,10 @@
 //! caused it and says in the file's own words what is accepted (`deny must be
 //! an integer from 1 to 10000, not the string "3"`), rather than in serde's.
 
-use crate::args::absolute_path;
+use crate::args::{absolute_path, STATE_DIR_EXAMPLE};
 use crate::duration::{echo, parse_duration};
 use crate::error::ConfigError;
+use crate::password::{self, Conflict, IntegerKey, PasswordOverrides, PasswordSettings};
 use crate::{
     check_group_name, Config, DelayMode, DelayPolicy, LockoutOverrides, LockoutSettings, Policy,
     StateSettings, DEFAULT_POLICY_NAME, MAX_DENY,
@@ -32,6 +33,8 @@ struct RawFile {
     #[serde(default)]
     lockout: Table<RawLockout, LockoutWords>,
     #[serde(default)]
+    password: Table<RawPassword, PasswordWords>,
+    #[serde(default)]
     state: Table<RawState, StateWords>,
     #[serde(default)]
     policy: SpannedList<Table<RawPolicy, PolicyTableWords>, PolicyWords>,
@@ -55,6 +58,31 @@ struct RawLockout {
 
 #[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+struct RawPassword {
+    min_length: Field,
+    max_length: Field,
+    min_upper: Field,
+    min_lower: Field,
+    min_digits: Field,
+    min_special: Field,
+    min_classes: Field,
+    max_repeat: Field,
+    min_strength: Field,
+    remember: Field,
+    enforce_for_root: Field,
+    retry: Field,
+    min_age: Field,
+    max_age: Field,
+    warn_age: Field,
+    hash_memory_kib: Field,
+    hash_iterations: Field,
+    hash_parallelism: Field,
+    checker: Field,
+    lists: Option<Spanned<SpannedList<Value, ListWords>>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 struct RawState {
     dir: Field,
     track_unknown_users: Field,
@@ -69,6 +97,8 @@ struct RawPolicy {
     groups: Option<Spanned<SpannedList<Value, GroupWords>>>,
     #[serde(default)]
     lockout: Table<RawPolicyLockout, PolicyLockoutWords>,
+    #[serde(default)]
+    password: Table<RawPolicyPassword, PolicyPasswordWords>,
 }
 
 /// `[policy.lockout]`: only what may differ per group. `silent`, `admin_group`
@@ -83,6 +113,29 @@ struct RawPolicyLockout {
     delay: Field,
     delay_mode: Field,
     max_delay: Field,
+}
+
+/// `[policy.password]`: only what may differ per group. The hashing
+/// parameters, `checker` and `lists` are global, and refused here as
+/// unknown keys.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPolicyPassword {
+    min_length: Field,
+    max_length: Field,
+    min_upper: Field,
+    min_lower: Field,
+    min_digits: Field,
+    min_special: Field,
+    min_classes: Field,
+    max_repeat: Field,
+    min_strength: Field,
+    remember: Field,
+    enforce_for_root: Field,
+    retry: Field,
+    min_age: Field,
+    max_age: Field,
+    warn_age: Field,
 }
 
 /// An array whose elements keep their positions, with an "expected ..."
@@ -118,6 +171,12 @@ impl Expecting for LockoutWords {
         "a table, starting with a [lockout] line (one pair of brackets)";
 }
 
+struct PasswordWords;
+impl Expecting for PasswordWords {
+    const EXPECTING: &'static str =
+        "a table, starting with a [password] line (one pair of brackets)";
+}
+
 struct StateWords;
 impl Expecting for StateWords {
     const EXPECTING: &'static str = "a table, starting with a [state] line (one pair of brackets)";
@@ -125,13 +184,25 @@ impl Expecting for StateWords {
 
 struct PolicyTableWords;
 impl Expecting for PolicyTableWords {
-    const EXPECTING: &'static str = "a table with name, groups and [policy.lockout]";
+    const EXPECTING: &'static str =
+        "a table with name, groups, [policy.lockout] and [policy.password]";
 }
 
 struct PolicyLockoutWords;
 impl Expecting for PolicyLockoutWords {
     const EXPECTING: &'static str =
         "a table, starting with a [policy.lockout] line (one pair of brackets)";
+}
+
+struct PolicyPasswordWords;
+impl Expecting for PolicyPasswordWords {
+    const EXPECTING: &'static str =
+        "a table, starting with a [policy.password] line (one pair of brackets)";
+}
+
+struct ListWords;
+impl Expecting for ListWords {
+    const EXPECTING: &'static str = "an array of absolute paths, e.g. lists = [\"/usr/share/deadbolt/common-passwords.txt\"]";
 }
 
 struct GroupWords;
@@ -211,14 +282,16 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         .map_err(|e| ConfigError::spanned(origin, text, e.span(), toml_message(&e, text)))?;
     let check = Checker { text, origin };
     let lockout = check.lockout(&raw.lockout)?;
+    let password = check.password(&raw.password)?;
     let state = check.state(&raw.state)?;
     let mut policies = Vec::with_capacity(raw.policy.items.len());
     let mut names = HashSet::new();
     for policy in &raw.policy.items {
-        policies.push(check.policy(policy, &lockout, &mut names)?);
+        policies.push(check.policy(policy, &lockout, &password, &mut names)?);
     }
     Ok(Config {
         lockout,
+        password,
         state,
         policies,
         ..Config::default()
@@ -230,7 +303,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
 fn toml_message(error: &toml::de::Error, text: &str) -> String {
     let message = error.message();
     if error.span().is_none() && message == "recursion limit" {
-        return "tables are nested too deeply (recursion limit): the deepest table deadbolt reads is [policy.lockout]".to_owned();
+        return "tables are nested too deeply (recursion limit): the deepest tables deadbolt reads are [policy.lockout] and [policy.password]".to_owned();
     }
     // An integer beyond i64 reaches serde as a u64 or an i128 that no TOML
     // value accepts; only its digits are worth repeating.
@@ -243,12 +316,42 @@ fn toml_message(error: &toml::de::Error, text: &str) -> String {
             .map(|(digits, _)| digits),
     };
     if let Some(digits) = too_wide {
+        let accepted = error
+            .span()
+            .and_then(|span| key_before(text, span.start))
+            .and_then(|key| {
+                if key == "deny" {
+                    Some(format!("an integer from 1 to {MAX_DENY}"))
+                } else {
+                    password::INTEGER_KEYS
+                        .iter()
+                        .find(|spec| spec.name == key)
+                        .map(IntegerKey::accepted)
+                }
+                .map(|accepted| format!("{key} takes {accepted}"))
+            })
+            .unwrap_or_else(|| "no setting takes an integer this large".to_owned());
         return format!(
-            "the integer {} does not fit in 64 bits (signed): the only integer setting, deny, takes 1 to {MAX_DENY}",
+            "the integer {} does not fit in 64 bits (signed): {accepted}",
             echo(digits)
         );
     }
     message.to_owned()
+}
+
+/// The key whose value starts at byte `offset` of `text`: `deny` in
+/// `deny = 99`, `lockout.deny = 99` or `{ deny = 99 }`. `None` when the
+/// value does not directly follow `key =` (an array element, say).
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?;
+    let equals = before.rfind('=')?;
+    if !before[equals + 1..].trim().is_empty() {
+        return None;
+    }
+    let written = &before[..equals];
+    let start = written.rfind(['\n', '{', ',']).map_or(0, |i| i + 1);
+    let key = written[start..].trim().rsplit('.').next()?.trim();
+    Some(key.trim_matches(['"', '\'']))
 }
 
 /// Turns spanned raw values into checked settings, with errors that point
@@ -303,7 +406,7 @@ impl Checker<'_> {
         let mut settings = StateSettings::default();
         if let Some(v) = &raw.dir {
             let dir = self.string("dir", v, "an absolute path such as \"/var/lib/deadbolt\"")?;
-            absolute_path(dir)
+            absolute_path(dir, STATE_DIR_EXAMPLE)
                 .map_err(|problem| self.error(v.span(), format!("dir: the {problem}")))?;
             settings.dir = PathBuf::from(dir);
         }
@@ -317,6 +420,7 @@ impl Checker<'_> {
         &self,
         raw: &Spanned<Table<RawPolicy, PolicyTableWords>>,
         lockout: &LockoutSettings,
+        password: &PasswordSettings,
         names: &mut HashSet<String>,
     ) -> Result<Policy, ConfigError> {
         let table = raw.span();
@@ -379,11 +483,229 @@ impl Checker<'_> {
                 &format!("in [[policy]] \"{name}\" (with [lockout]): "),
             )?;
         }
+        let fields = &raw.password;
+        let fields = PasswordFields {
+            min_length: &fields.min_length,
+            max_length: &fields.max_length,
+            min_upper: &fields.min_upper,
+            min_lower: &fields.min_lower,
+            min_digits: &fields.min_digits,
+            min_special: &fields.min_special,
+            min_classes: &fields.min_classes,
+            max_repeat: &fields.max_repeat,
+            min_strength: &fields.min_strength,
+            remember: &fields.remember,
+            enforce_for_root: &fields.enforce_for_root,
+            retry: &fields.retry,
+            min_age: &fields.min_age,
+            max_age: &fields.max_age,
+            warn_age: &fields.warn_age,
+        };
+        let password_overrides = self.password_overrides(&fields)?;
+        let mut effective = password.clone();
+        effective.apply(&password_overrides);
+        self.check_password_rules(
+            &effective,
+            &fields,
+            &format!("in [[policy]] \"{name}\" (with [password]): "),
+        )?;
         Ok(Policy {
             name: name.to_owned(),
             groups,
             lockout: overrides,
+            password: password_overrides,
         })
+    }
+
+    fn password(&self, raw: &RawPassword) -> Result<PasswordSettings, ConfigError> {
+        let mut settings = PasswordSettings::default();
+        let fields = PasswordFields {
+            min_length: &raw.min_length,
+            max_length: &raw.max_length,
+            min_upper: &raw.min_upper,
+            min_lower: &raw.min_lower,
+            min_digits: &raw.min_digits,
+            min_special: &raw.min_special,
+            min_classes: &raw.min_classes,
+            max_repeat: &raw.max_repeat,
+            min_strength: &raw.min_strength,
+            remember: &raw.remember,
+            enforce_for_root: &raw.enforce_for_root,
+            retry: &raw.retry,
+            min_age: &raw.min_age,
+            max_age: &raw.max_age,
+            warn_age: &raw.warn_age,
+        };
+        settings.apply(&self.password_overrides(&fields)?);
+        if let Some(v) = &raw.hash_memory_kib {
+            settings.hash.memory_kib = self.integer(&password::HASH_MEMORY_KIB, v)?;
+        }
+        if let Some(v) = &raw.hash_iterations {
+            settings.hash.iterations = self.integer(&password::HASH_ITERATIONS, v)?;
+        }
+        if let Some(v) = &raw.hash_parallelism {
+            settings.hash.parallelism = self.integer(&password::HASH_PARALLELISM, v)?;
+        }
+        let hash = settings.hash;
+        let needed = u64::from(hash.parallelism) * u64::from(password::HASH_MEMORY_KIB_PER_LANE);
+        if u64::from(hash.memory_kib) < needed {
+            let span = [&raw.hash_memory_kib, &raw.hash_parallelism]
+                .iter()
+                .find_map(|field| field.as_ref().map(Spanned::span));
+            return Err(ConfigError::spanned(
+                self.origin,
+                self.text,
+                span,
+                format!(
+                    "hash_memory_kib ({}) is less than argon2id needs for hash_parallelism ({}): \
+                     at least {} KiB per lane, {needed} in all; OWASP's minimum is 19456 KiB with \
+                     2 iterations and 1 lane",
+                    hash.memory_kib,
+                    hash.parallelism,
+                    password::HASH_MEMORY_KIB_PER_LANE
+                ),
+            ));
+        }
+        if let Some(v) = &raw.checker {
+            let example = password::DEFAULT_CHECKER;
+            let path = self.string(
+                "checker",
+                v,
+                &format!("an absolute path in quotes, e.g. \"{example}\""),
+            )?;
+            password::file_path(path, example)
+                .map_err(|problem| self.error(v.span(), format!("checker: the {problem}")))?;
+            settings.checker = PathBuf::from(path);
+        }
+        if let Some(lists) = &raw.lists {
+            settings.lists = self.lists(lists)?;
+        }
+        self.check_password_rules(&settings, &fields, "")?;
+        Ok(settings)
+    }
+
+    fn lists(
+        &self,
+        lists: &Spanned<SpannedList<Value, ListWords>>,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
+        let items = &lists.get_ref().items;
+        if items.len() > password::MAX_LISTS {
+            return Err(self.error(
+                lists.span(),
+                format!(
+                    "lists names {} files, more than the {} deadbolt reads: merge some of them",
+                    items.len(),
+                    password::MAX_LISTS
+                ),
+            ));
+        }
+        let example = password::DEFAULT_LIST;
+        let mut paths: Vec<PathBuf> = Vec::with_capacity(items.len());
+        for item in items {
+            let path = self.string(
+                "each of lists",
+                item,
+                &format!("an absolute path in quotes, e.g. \"{example}\""),
+            )?;
+            password::file_path(path, example)
+                .map_err(|problem| self.error(item.span(), format!("lists: the {problem}")))?;
+            let path = PathBuf::from(path);
+            if paths.contains(&path) {
+                return Err(self.error(
+                    item.span(),
+                    format!(
+                        "lists names `{}` twice: name each list once",
+                        echo(&path.to_string_lossy())
+                    ),
+                ));
+            }
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+
+    fn password_overrides(
+        &self,
+        raw: &PasswordFields<'_>,
+    ) -> Result<PasswordOverrides, ConfigError> {
+        let integer = |spec: &IntegerKey, field: &Field| -> Result<Option<u32>, ConfigError> {
+            field.as_ref().map(|v| self.integer(spec, v)).transpose()
+        };
+        let score = integer(&password::MIN_STRENGTH, raw.min_strength)?;
+        let mut overrides = PasswordOverrides {
+            min_length: integer(&password::MIN_LENGTH, raw.min_length)?,
+            max_length: integer(&password::MAX_LENGTH_KEY, raw.max_length)?,
+            min_upper: integer(&password::MIN_UPPER, raw.min_upper)?,
+            min_lower: integer(&password::MIN_LOWER, raw.min_lower)?,
+            min_digits: integer(&password::MIN_DIGITS, raw.min_digits)?,
+            min_special: integer(&password::MIN_SPECIAL, raw.min_special)?,
+            min_classes: integer(&password::MIN_CLASSES, raw.min_classes)?,
+            max_repeat: integer(&password::MAX_REPEAT, raw.max_repeat)?,
+            // At most MAX_STRENGTH, so it fits.
+            min_strength: score.map(|n| n as u8),
+            remember: integer(&password::REMEMBER, raw.remember)?,
+            retry: integer(&password::RETRY, raw.retry)?,
+            ..PasswordOverrides::default()
+        };
+        if let Some(v) = raw.enforce_for_root {
+            overrides.enforce_for_root = Some(self.boolean("enforce_for_root", v)?);
+        }
+        if let Some(v) = raw.min_age {
+            overrides.min_age = Some(self.duration("min_age", v)?);
+        }
+        if let Some(v) = raw.max_age {
+            overrides.max_age = Some(self.max_age(v)?);
+        }
+        if let Some(v) = raw.warn_age {
+            overrides.warn_age = Some(self.duration("warn_age", v)?);
+        }
+        Ok(overrides)
+    }
+
+    /// Refuses rules no password could meet and ageing that leaves no time
+    /// to change, pointing at a key of `raw` that made them; `table` names
+    /// the policy. Only a contradiction `raw` takes part in is reported, so
+    /// a policy is not blamed for what `[password]` says alone.
+    fn check_password_rules(
+        &self,
+        settings: &PasswordSettings,
+        raw: &PasswordFields<'_>,
+        table: &str,
+    ) -> Result<(), ConfigError> {
+        if let Some((conflict, message)) = password::rules_conflict(&settings.rules) {
+            let culprits: &[&Field] = match conflict {
+                Conflict::Lengths => &[raw.min_length, raw.max_length],
+                Conflict::Classes => &[
+                    raw.min_upper,
+                    raw.min_lower,
+                    raw.min_digits,
+                    raw.min_special,
+                    raw.min_classes,
+                    raw.max_length,
+                ],
+            };
+            self.blame(culprits, table, &message)?;
+        }
+        if let Some(message) = password::ageing_conflict(&settings.ageing) {
+            self.blame(&[raw.min_age, raw.max_age], table, &message)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses `message`, pointing at the first of `culprits` present, if
+    /// any of them is: otherwise the contradiction is none of this table's
+    /// making, and was already refused where it was made.
+    fn blame(&self, culprits: &[&Field], table: &str, message: &str) -> Result<(), ConfigError> {
+        match culprits
+            .iter()
+            .find_map(|field| field.as_ref().map(Spanned::span))
+        {
+            Some(span) => Err(self.error(span, format!("{table}{message}"))),
+            None if table.is_empty() => {
+                Err(ConfigError::new(self.origin, format!("{table}{message}")))
+            }
+            None => Ok(()),
+        }
     }
 
     fn lockout_overrides(&self, raw: &LockoutFields<'_>) -> Result<LockoutOverrides, ConfigError> {
@@ -494,6 +816,44 @@ impl Checker<'_> {
         }
     }
 
+    fn integer(&self, spec: &IntegerKey, v: &Spanned<Value>) -> Result<u32, ConfigError> {
+        let key = spec.name;
+        match v.get_ref() {
+            Value::Integer(n) => spec
+                .check(*n)
+                .map_err(|problem| self.error(v.span(), format!("{key} = {n} {problem}"))),
+            other => Err(self.error(
+                v.span(),
+                format!(
+                    "{key} must be {}, not {}",
+                    spec.accepted(),
+                    describe(other)
+                ),
+            )),
+        }
+    }
+
+    fn max_age(&self, v: &Spanned<Value>) -> Result<Option<Duration>, ConfigError> {
+        let accepted = "a duration in quotes, e.g. \"90d\", or \"never\"";
+        let text = self.string("max_age", v, accepted)?;
+        if text == "never" {
+            return Ok(None);
+        }
+        let age = parse_duration(text).map_err(|message| {
+            self.error(
+                v.span(),
+                format!("max_age: {message}; or \"never\" for passwords that do not expire"),
+            )
+        })?;
+        if age.is_zero() {
+            return Err(self.error(
+                v.span(),
+                "max_age = \"0\" would expire every password at once: write a duration such as \"90d\", or \"never\" for passwords that do not expire",
+            ));
+        }
+        Ok(Some(age))
+    }
+
     fn duration(&self, key: &str, v: &Spanned<Value>) -> Result<Duration, ConfigError> {
         let text = self.string(key, v, "a duration in quotes, e.g. \"15m\"")?;
         parse_duration(text).map_err(|message| self.error(v.span(), format!("{key}: {message}")))
@@ -530,6 +890,25 @@ struct LockoutFields<'a> {
     delay: &'a Field,
     delay_mode: &'a Field,
     max_delay: &'a Field,
+}
+
+/// The password keys shared by `[password]` and `[policy.password]`.
+struct PasswordFields<'a> {
+    min_length: &'a Field,
+    max_length: &'a Field,
+    min_upper: &'a Field,
+    min_lower: &'a Field,
+    min_digits: &'a Field,
+    min_special: &'a Field,
+    min_classes: &'a Field,
+    max_repeat: &'a Field,
+    min_strength: &'a Field,
+    remember: &'a Field,
+    enforce_for_root: &'a Field,
+    retry: &'a Field,
+    min_age: &'a Field,
+    max_age: &'a Field,
+    warn_age: &'a Field,
 }
 
 /// A value as the administrator wrote it, for "not ..." in messages.

@@ -1,11 +1,14 @@
 //! deadbolt's configuration: `/etc/deadbolt/deadbolt.toml` and the PAM module
-//! arguments that override it.
+//! arguments that override it: lockout after failed logins (`[lockout]`), the
+//! password policy (`[password]`), and per-group variations of both
+//! (`[[policy]]`).
 //!
 //! The PAM module, `deadboltctl` and the sync daemon all read the file through
 //! [`Config::load`], so one file means the same thing to every program. Every
 //! mistake is refused with `FILE:LINE:COLUMN: message` saying what was wrong
 //! and what is accepted; the caller then logs it and falls back to
-//! [`Config::default`], whose lockout stays on (fail safe, never fail open).
+//! [`Config::default`], whose lockout stays on and whose password rules still
+//! apply (fail safe, never fail open).
 //!
 //! The compiled defaults and the shipped `config/deadbolt.toml` are the same
 //! thing written twice; a test keeps them from drifting apart.
@@ -15,10 +18,16 @@ mod args;
 mod duration;
 mod error;
 mod file;
+mod password;
 
 pub use args::{split_module_args, ArgError, ModuleArgs};
 pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
+pub use password::{
+    EffectivePassword, PasswordOverrides, PasswordSettings, DEFAULT_CHECKER, DEFAULT_LIST,
+    HASH_MEMORY_KIB_PER_LANE, MAX_HASH_ITERATIONS, MAX_HASH_MEMORY_KIB, MAX_HASH_PARALLELISM,
+    MAX_LENGTH, MAX_LISTS, MAX_PATH_BYTES, MAX_REMEMBER, MAX_RETRY, MAX_STRENGTH,
+};
 
 use deadbolt_core::{LockoutPolicy, UnlockAfter};
 use std::fmt;
@@ -50,6 +59,9 @@ pub struct Config {
     /// `[lockout]`: the rules for users no `[[policy]]` matches, and the
     /// global lockout settings (root, admin group, messages, account phase).
     pub lockout: LockoutSettings,
+    /// `[password]`: the password rules for users no `[[policy]]` matches,
+    /// and the global password settings (hashing, the checker, its lists).
+    pub password: PasswordSettings,
     /// `[state]`: where the per-user state lives.
     pub state: StateSettings,
     /// `[[policy]]`, in file order: the first that matches a user applies.
@@ -58,17 +70,23 @@ pub struct Config {
     /// (where they are also applied) because they must beat every per-group
     /// policy too, as pam_faillock's arguments beat its file.
     overrides: LockoutOverrides,
+    /// Password settings given as module arguments, kept apart from
+    /// `password` for the same reason.
+    password_overrides: PasswordOverrides,
 }
 
 impl Default for Config {
     /// The compiled defaults, used when the file is missing, unreadable or
-    /// invalid. They are those of `config/deadbolt.toml` and keep lockout on.
+    /// invalid. They are those of `config/deadbolt.toml`, keep lockout on and
+    /// still judge new passwords.
     fn default() -> Self {
         Config {
             lockout: LockoutSettings::default(),
+            password: PasswordSettings::default(),
             state: StateSettings::default(),
             policies: Vec::new(),
             overrides: LockoutOverrides::default(),
+            password_overrides: PasswordOverrides::default(),
         }
     }
 }
@@ -262,7 +280,8 @@ impl Default for StateSettings {
     }
 }
 
-/// One `[[policy]]`: lockout rules for the members of some groups.
+/// One `[[policy]]`: lockout and password rules for the members of some
+/// groups.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     /// Unique, and never `"default"`: it is what `deadboltctl status` and the
@@ -272,6 +291,8 @@ pub struct Policy {
     pub groups: Vec<String>,
     /// `[policy.lockout]`: only the keys the policy overrides.
     pub lockout: LockoutOverrides,
+    /// `[policy.password]`: only the keys the policy overrides.
+    pub password: PasswordOverrides,
 }
 
 /// Lockout settings that replace those of `[lockout]` where set: a
@@ -354,8 +375,9 @@ impl Config {
     }
 
     /// Applies one module argument: `key=value`, or a bare flag (`value`
-    /// `None`). Lockout keys are also recorded so that they beat every
-    /// per-group policy in [`Config::effective_lockout`].
+    /// `None`). Lockout and password keys are also recorded so that they
+    /// beat every per-group policy in [`Config::effective_lockout`] and
+    /// [`Config::effective_password`].
     ///
     /// A refused argument changes nothing; the PAM module logs the
     /// [`ArgError`] and goes on without it.
@@ -378,18 +400,12 @@ impl Config {
     /// module arguments, which beat both.
     pub fn effective_lockout(&self, is_member: impl Fn(&str) -> bool) -> EffectiveLockout {
         let mut settings = self.lockout.clone();
-        let matched = self
-            .policies
-            .iter()
-            .find(|policy| policy.groups.iter().any(|group| is_member(group)));
-        let policy_name = match matched {
-            Some(policy) => {
-                settings.apply(&policy.lockout);
-                policy.name.clone()
-            }
-            None => DEFAULT_POLICY_NAME.to_owned(),
-        };
+        let matched = self.policy_for(is_member);
+        if let Some(policy) = matched {
+            settings.apply(&policy.lockout);
+        }
         settings.apply(&self.overrides);
+        let policy_name = Self::policy_name(matched);
         EffectiveLockout {
             policy_name,
             lockout: LockoutPolicy {
@@ -406,9 +422,48 @@ impl Config {
         }
     }
 
+    /// The password rules for a user, chosen as in
+    /// [`Config::effective_lockout`] (the same policy applies to both): the
+    /// first `[[policy]]` with a group for which `is_member` is true, whose
+    /// `[policy.password]` is laid over `[password]`; then the module
+    /// arguments, which beat both.
+    pub fn effective_password(&self, is_member: impl Fn(&str) -> bool) -> EffectivePassword {
+        let mut settings = self.password.clone();
+        let matched = self.policy_for(is_member);
+        if let Some(policy) = matched {
+            settings.apply(&policy.password);
+        }
+        settings.apply(&self.password_overrides);
+        EffectivePassword::new(Self::policy_name(matched), settings)
+    }
+
+    /// The first `[[policy]]`, in file order, with a group for which
+    /// `is_member` is true; asking no further than the first yes, since each
+    /// question may be an NSS lookup.
+    fn policy_for(&self, is_member: impl Fn(&str) -> bool) -> Option<&Policy> {
+        self.policies
+            .iter()
+            .find(|policy| policy.groups.iter().any(|group| is_member(group)))
+    }
+
+    /// What the log and `deadboltctl` call the rules that applied.
+    fn policy_name(matched: Option<&Policy>) -> String {
+        matched.map_or_else(|| DEFAULT_POLICY_NAME.to_owned(), |p| p.name.clone())
+    }
+
     /// The lockout keys set by module arguments so far.
     pub fn overrides(&self) -> &LockoutOverrides {
         &self.overrides
+    }
+
+    /// The password keys set by module arguments so far.
+    pub fn password_overrides(&self) -> &PasswordOverrides {
+        &self.password_overrides
+    }
+
+    /// For [`args`]: the password overrides to record a module argument in.
+    pub(crate) fn password_overrides_mut(&mut self) -> &mut PasswordOverrides {
+        &mut self.password_overrides
     }
 
     /// For [`args`]: the overrides to record a module argument in.

@@ -1,4 +1,5 @@
 use super::*;
+use deadbolt_core::password::{Ageing, HashParams, PasswordRules};
 use std::cell::RefCell;
 use std::io::Write;
 
@@ -65,6 +66,50 @@ fn compiled_defaults_are_those_of_the_reference() {
     assert!(config.policies.is_empty());
     assert_eq!(config.overrides(), &LockoutOverrides::default());
     assert_eq!(DEFAULT_CONFIG_PATH, "/etc/deadbolt/deadbolt.toml");
+
+    let password = &config.password;
+    assert_eq!(
+        password.rules,
+        PasswordRules {
+            min_length: 12,
+            max_length: 128,
+            min_upper: 0,
+            min_lower: 0,
+            min_digits: 0,
+            min_special: 0,
+            min_classes: 0,
+            max_repeat: 3,
+            remember: 5,
+        }
+    );
+    assert_eq!(password.min_strength, 3);
+    assert!(password.enforce_for_root);
+    assert_eq!(password.retry, 3);
+    assert_eq!(
+        password.ageing,
+        Ageing {
+            min_age: Duration::ZERO,
+            max_age: None,
+            warn_age: secs(7 * 86_400),
+        }
+    );
+    assert_eq!(
+        password.hash,
+        HashParams {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    );
+    assert_eq!(
+        password.checker,
+        PathBuf::from("/usr/libexec/deadbolt/deadbolt-pwcheck")
+    );
+    assert_eq!(
+        password.lists,
+        [PathBuf::from("/usr/share/deadbolt/common-passwords.txt")]
+    );
+    assert_eq!(config.password_overrides(), &PasswordOverrides::default());
 }
 
 #[test]
@@ -72,6 +117,11 @@ fn defaults_agree_with_the_engine() {
     let effective = Config::default().effective_lockout(|_| true);
     assert_eq!(effective.lockout, LockoutPolicy::default());
     assert_eq!(effective.policy_name, "default");
+    let password = Config::default().effective_password(|_| true);
+    assert_eq!(password.policy_name, "default");
+    assert_eq!(password.rules, PasswordRules::default());
+    assert_eq!(password.ageing, Ageing::default());
+    assert_eq!(password.hash, HashParams::default());
 }
 
 #[test]
@@ -95,6 +145,15 @@ fn shipped_example_policy_parses_when_uncommented() {
         config.policies[0].lockout.unlock_after,
         Some(UnlockAfter::Never)
     );
+    assert_eq!(
+        config.policies[0].password,
+        PasswordOverrides {
+            min_length: Some(16),
+            min_classes: Some(3),
+            max_age: Some(Some(secs(90 * 86_400))),
+            ..PasswordOverrides::default()
+        }
+    );
 }
 
 #[test]
@@ -111,6 +170,11 @@ fn reference_example_parses() {
             unlock_after: Some(UnlockAfter::Never),
             ..LockoutOverrides::default()
         },
+        password: PasswordOverrides {
+            min_length: Some(16),
+            max_age: Some(Some(secs(90 * 86_400))),
+            ..PasswordOverrides::default()
+        },
     });
     assert_eq!(config, expected);
 }
@@ -119,7 +183,10 @@ fn reference_example_parses() {
 fn empty_file_is_the_defaults() {
     assert_eq!(parse("").unwrap(), Config::default());
     assert_eq!(parse("# nothing\n\n").unwrap(), Config::default());
-    assert_eq!(parse("[lockout]\n[state]\n").unwrap(), Config::default());
+    assert_eq!(
+        parse("[lockout]\n[password]\n[state]\n").unwrap(),
+        Config::default()
+    );
 }
 
 // ---- every key ---------------------------------------------------------
@@ -203,11 +270,13 @@ groups = ["staff"]
                     delay_mode: Some(DelayMode::None),
                     max_delay: Some(Duration::ZERO),
                 },
+                password: PasswordOverrides::default(),
             },
             Policy {
                 name: "staff".into(),
                 groups: vec!["staff".into()],
                 lockout: LockoutOverrides::default(),
+                password: PasswordOverrides::default(),
             },
         ]
     );
@@ -283,6 +352,7 @@ fn unknown_keys_are_refused_where_they_are() {
         &[
             "unknown field `lockotu`",
             "`lockout`",
+            "`password`",
             "`state`",
             "`policy`",
         ],

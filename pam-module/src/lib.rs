@@ -9,6 +9,7 @@
 
 mod ffi;
 mod log;
+mod password;
 mod phases;
 
 use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_SILENT, PAM_TEXT_INFO};
@@ -49,6 +50,18 @@ impl PamHooks for Deadbolt {
         run(pamh, Phase::Account, &module_args(&args), flags)
     }
 
+    fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let args = module_args(&args);
+        if args.contains(&"test_panic") {
+            panic!("test_panic: deliberate panic requested by the module arguments");
+        }
+        let user = match user_name(pamh) {
+            Ok(user) => user,
+            Err(code) => return code,
+        };
+        password::chauthtok(pamh, &user, &args, flags)
+    }
+
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         PamResultCode::PAM_SUCCESS
     }
@@ -72,19 +85,23 @@ fn item_text(item: Option<&CStr>) -> Option<String> {
     item.map(|c| String::from_utf8_lossy(c.to_bytes()).into_owned())
 }
 
+/// The user name as raw bytes: checked by the caller, never trusted here.
+fn user_name(pamh: &mut PamHandle) -> Result<Vec<u8>, PamResultCode> {
+    match pamh.get_item::<User>()? {
+        Some(User(name)) => Ok(name.to_bytes().to_vec()),
+        // Not set yet: ask the application, as pam_faillock does.
+        None => pamh.get_user(None).map(String::into_bytes),
+    }
+}
+
 fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> PamResultCode {
     if args.contains(&"test_panic") {
         // Lets the test suite prove that a panic ends as PAM_ABORT at the
         // boundary rather than killing the host program.
         panic!("test_panic: deliberate panic requested by the module arguments");
     }
-    let user = match pamh.get_item::<User>() {
-        Ok(Some(User(name))) => name.to_bytes().to_vec(),
-        // Not set yet: ask the application, as pam_faillock does.
-        Ok(None) => match pamh.get_user(None) {
-            Ok(name) => name.into_bytes(),
-            Err(code) => return code,
-        },
+    let user = match user_name(pamh) {
+        Ok(user) => user,
         Err(code) => return code,
     };
     let service = item_text(pamh.get_item::<Service>().ok().flatten().map(|s| s.0));

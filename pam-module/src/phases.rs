@@ -3,6 +3,7 @@
 use crate::log;
 use deadbolt_config::{split_module_args, Config, EffectiveLockout, DEFAULT_CONFIG_PATH};
 use deadbolt_core::identity::{self, Account};
+use deadbolt_core::password::{format_date, Ageing};
 use deadbolt_core::store::Loaded;
 use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserState};
 use pam::constants::PamResultCode;
@@ -67,7 +68,7 @@ fn clean(text: &str) -> String {
 
 /// The configuration for this call: the file (or the compiled defaults when
 /// it is unusable, loudly) with the module arguments on top.
-fn load_config(args: &[&str]) -> (Config, Vec<String>) {
+pub(crate) fn load_config(args: &[&str]) -> (Config, Vec<String>) {
     let split = split_module_args(args);
     let path = split
         .conf
@@ -87,7 +88,10 @@ fn load_config(args: &[&str]) -> (Config, Vec<String>) {
             Some((k, v)) => (k, Some(v)),
             None => (arg, None),
         };
-        if value.is_none() && matches!(key, "preauth" | "authfail" | "authsucc" | "test_panic") {
+        if value.is_none() && matches!(
+                key,
+                "preauth" | "authfail" | "authsucc" | "commit" | "test_panic"
+            ) {
             modes.push(key.to_owned());
             continue;
         }
@@ -159,7 +163,14 @@ pub fn decide(request: &Request) -> Verdict {
         Phase::PreAuth => preauth(request, &subject, store_dir),
         Phase::AuthFail => authfail(request, &subject, store_dir),
         Phase::AuthSucc => authsucc(request, &subject, store_dir),
-        Phase::Account => account_phase(request, &subject, store_dir),
+        Phase::Account => {
+            let ageing = config
+                .effective_password(|group| {
+                    identity::is_member(subject.name.as_str(), subject.account.gid, group)
+                })
+                .ageing;
+            account_phase(request, &subject, &ageing, store_dir)
+        }
     }
 }
 
@@ -172,7 +183,7 @@ fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict 
             let policy = config.effective_lockout(|_| false);
             if let Ok(store) = StateStore::open_or_create(&config.state.dir) {
                 let _ = store.update(name, request.now, |state| {
-                    record_failure(state, request, &policy, request.now).is_some()
+                    record_failure(state, request, &policy, false, request.now).is_some()
                 });
             }
             Verdict::code(PamResultCode::PAM_AUTH_ERR)
@@ -286,16 +297,18 @@ fn note_timed_unlock(
 }
 
 /// Adds one failure unless the account is already locked (an attempt made
-/// while locked does not extend the lock). Returns the status before and
+/// while locked does not extend the lock). An exempt user is never refused,
+/// so each of his failures is recorded. Returns the status before and
 /// after, or `None` when nothing was recorded.
 fn record_failure(
     state: &mut UserState,
     request: &Request,
     policy: &EffectiveLockout,
+    exempt: bool,
     now: Timestamp,
 ) -> Option<(LockStatus, LockStatus)> {
     let before = policy.lockout.evaluate(state, now);
-    if before.failure_locked {
+    if before.failure_locked && !exempt {
         return None;
     }
     let source = if request.rhost.is_empty() {
@@ -340,7 +353,7 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     };
     let mut transition = None;
     let result = store.update(&subject.name, request.now, |state| {
-        transition = record_failure(state, request, &subject.policy, request.now);
+        transition = record_failure(state, request, &subject.policy, subject.exempt, request.now);
         transition.is_some()
     });
     let updated = match result {
@@ -434,30 +447,75 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     Verdict::code(PamResultCode::PAM_SUCCESS)
 }
 
-fn account_phase(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+fn account_phase(request: &Request, subject: &Subject, ageing: &Ageing, dir: &Path) -> Verdict {
     let Some((_, state)) = current_state(subject, dir) else {
         return Verdict::code(PamResultCode::PAM_SUCCESS);
     };
-    let status = subject.policy.lockout.evaluate(&state, request.now);
-    if !subject.refused_by(&status) {
-        return Verdict::code(PamResultCode::PAM_SUCCESS);
-    }
-    if subject.policy.refuse_in_account {
+    let age = ageing.evaluate(&state, request.now);
+    // The departure date ends the account for everyone but root, whatever
+    // `refuse_in_account` says: it is not a lockout but the end of a contract.
+    if age.account_expired && subject.account.uid != 0 {
         log::notice(&format!(
-            "refused {} in the account phase: {} ({})",
+            "refused {}: the account expired ({})",
             subject.name,
-            describe(&status),
             subject.where_from(request)
         ));
-        refusal(subject, &status, request.now, PamResultCode::PAM_PERM_DENIED)
-    } else {
-        Verdict {
+        let day = state
+            .expires_on
+            .as_ref()
+            .and_then(|e| e.value)
+            .map(format_date)
+            .unwrap_or_default();
+        return Verdict {
+            message: Some(format!(
+                "The account expired on {day}: ask your manager or an administrator."
+            )),
+            ..Verdict::code(PamResultCode::PAM_ACCT_EXPIRED)
+        };
+    }
+    let status = subject.policy.lockout.evaluate(&state, request.now);
+    if subject.refused_by(&status) {
+        if subject.policy.refuse_in_account {
+            log::notice(&format!(
+                "refused {} in the account phase: {} ({})",
+                subject.name,
+                describe(&status),
+                subject.where_from(request)
+            ));
+            return refusal(subject, &status, request.now, PamResultCode::PAM_PERM_DENIED);
+        }
+        return Verdict {
             warning: if subject.policy.silent {
                 None
             } else {
                 status.user_message(request.now)
             },
             ..Verdict::code(PamResultCode::PAM_SUCCESS)
-        }
+        };
     }
+    if age.must_change {
+        let why = if age.reset_by_admin {
+            "it was reset by an administrator"
+        } else {
+            "it has expired"
+        };
+        log::info(&format!("{} must change the password: {why}", subject.name));
+        return Verdict {
+            message: Some(format!(
+                "You are required to change your password now: {why}."
+            )),
+            ..Verdict::code(PamResultCode::PAM_NEW_AUTHTOK_REQD)
+        };
+    }
+    if let Some(left) = age.expires_soon {
+        let days = left.as_secs().div_ceil(86_400);
+        return Verdict {
+            warning: Some(format!(
+                "Warning: your password will expire in {days} day{}.",
+                if days == 1 { "" } else { "s" }
+            )),
+            ..Verdict::code(PamResultCode::PAM_SUCCESS)
+        };
+    }
+    Verdict::code(PamResultCode::PAM_SUCCESS)
 }
