@@ -10,6 +10,9 @@ pub enum CliError {
     /// The USER argument is not a usable name. The name itself is never
     /// shown: it may be a password typed at the wrong prompt.
     InvalidUser(UserNameError),
+    /// The value of `expire --on` is not a day of the calendar. The text is
+    /// the reason, with the value only when it is safe to show.
+    InvalidDate(String),
     /// `--config`, `DEADBOLT_CONFIG` or `check-config FILE` names a file
     /// that does not exist.
     ConfigMissing(PathBuf),
@@ -34,6 +37,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::InvalidUser(why) => write!(f, "invalid user name: {why}"),
+            CliError::InvalidDate(why) => write!(f, "invalid date for --on: {why}"),
             CliError::ConfigMissing(path) => {
                 write!(
                     f,

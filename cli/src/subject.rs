@@ -1,8 +1,9 @@
 //! Who a user is and which rules apply to him: the same answer the PAM
 //! module reaches, so `status` says what a login would meet.
 
-use deadbolt_config::{Config, EffectiveLockout};
+use deadbolt_config::{Config, EffectiveLockout, EffectivePassword};
 use deadbolt_core::identity::{self, Account};
+use deadbolt_core::password::AgeStatus;
 use deadbolt_core::{LockStatus, UserName};
 
 /// Where accounts and groups are looked up: NSS in the program, a fixed
@@ -37,6 +38,9 @@ pub struct Subject {
     /// `None`: NSS does not know him; the default policy applies.
     pub account: Option<Account>,
     pub policy: EffectiveLockout,
+    /// The password rules of the same policy: its ageing decides whether
+    /// the password must change.
+    pub password: EffectivePassword,
     /// Root or an `admin_group` member without `even_deny_root`: failures
     /// are counted but never lock.
     pub exempt: bool,
@@ -49,10 +53,13 @@ impl Subject {
             return Subject {
                 account: None,
                 policy: config.effective_lockout(|_| false),
+                password: config.effective_password(|_| false),
                 exempt: false,
             };
         };
-        let policy = config.effective_lockout(|g| directory.is_member(name, account.gid, g));
+        let is_member = |g: &str| directory.is_member(name, account.gid, g);
+        let policy = config.effective_lockout(is_member);
+        let password = config.effective_password(is_member);
         let exempt = !policy.even_deny_root
             && (account.uid == 0
                 || policy
@@ -62,12 +69,19 @@ impl Subject {
         Subject {
             account: Some(account),
             policy,
+            password,
             exempt,
         }
     }
 
     pub fn is_root(&self) -> bool {
         self.account.as_ref().is_some_and(|a| a.uid == 0)
+    }
+
+    /// Whether the account phase refuses a login for the account's expiry:
+    /// everyone's but root's, as the PAM module decides it.
+    pub fn refused_by_expiry(&self, age: &AgeStatus) -> bool {
+        age.account_expired && !self.is_root()
     }
 
     /// Whether a login meeting `status` is refused, as the PAM module
@@ -138,11 +152,16 @@ mod tests {
 deny = 3
 admin_group = "wheel"
 
+[password]
+max_age = "90d"
+
 [[policy]]
 name = "contractors"
 groups = ["contractors"]
 [policy.lockout]
 deny = 5
+[policy.password]
+max_age = "30d"
 "#;
 
     fn config() -> Config {
@@ -153,6 +172,10 @@ deny = 5
         UserName::parse(name).unwrap()
     }
 
+    fn days(n: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(n * 86_400)
+    }
+
     #[test]
     fn the_first_matching_policy_applies() {
         let dir = FakeDirectory::default()
@@ -161,10 +184,14 @@ deny = 5
         let carol = Subject::resolve(&config(), &dir, &user("carol"));
         assert_eq!(carol.policy.policy_name, "contractors");
         assert_eq!(carol.policy.lockout.deny, 5);
+        assert_eq!(carol.password.policy_name, "contractors");
+        assert_eq!(carol.password.ageing.max_age, Some(days(30)));
         assert!(!carol.exempt);
         let alice = Subject::resolve(&config(), &dir, &user("alice"));
         assert_eq!(alice.policy.policy_name, "default");
         assert_eq!(alice.policy.lockout.deny, 3);
+        assert_eq!(alice.password.policy_name, "default");
+        assert_eq!(alice.password.ageing.max_age, Some(days(90)));
     }
 
     #[test]
@@ -189,6 +216,7 @@ deny = 5
         let ghost = Subject::resolve(&config(), &dir, &user("ghost"));
         assert!(ghost.account.is_none());
         assert_eq!(ghost.policy.policy_name, "default");
+        assert_eq!(ghost.password.ageing.max_age, Some(days(90)));
         assert!(!ghost.exempt);
     }
 }

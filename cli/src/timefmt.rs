@@ -1,6 +1,9 @@
 //! Times for people; JSON uses RFC 3339 (`Timestamp::to_rfc3339`).
 
+use crate::error::CliError;
+use deadbolt_core::password::parse_date;
 use deadbolt_core::Timestamp;
+use std::ffi::OsStr;
 use std::time::Duration;
 
 /// `2026-11-27 23:05:09 UTC`: to the second, in UTC, as every host of a
@@ -24,6 +27,48 @@ pub fn relative(now: Timestamp, t: Timestamp) -> String {
 /// `clock(t)` followed by `relative` in parentheses.
 pub fn clock_and_relative(now: Timestamp, t: Timestamp) -> String {
     format!("{} ({})", clock(t), relative(now, t))
+}
+
+/// What `--on` takes, for the messages.
+const WANTED: &str = "(write YYYY-MM-DD, such as 2027-03-31)";
+
+/// The day given to `expire --on`, in days since 1970-01-01: `YYYY-MM-DD`,
+/// a day of the calendar. The text is quoted back only when it is short and
+/// printable; anything else may be a secret typed in the wrong place.
+pub fn parse_day(text: &OsStr) -> Result<i64, CliError> {
+    let shown = text
+        .to_str()
+        .filter(|t| !t.is_empty() && t.len() <= 32 && t.bytes().all(|b| b.is_ascii_graphic()));
+    let Some(text) = shown else {
+        return Err(CliError::InvalidDate(format!(
+            "the value is not a date {WANTED}"
+        )));
+    };
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    parse_date(text).map_err(|_| {
+        CliError::InvalidDate(if shaped {
+            format!("{text} is not a day of the calendar {WANTED}")
+        } else {
+            format!("`{text}` is not a date {WANTED}")
+        })
+    })
+}
+
+/// `in 124 days`, `today`, `3 days ago`: a day seen from `now`, counting
+/// whole UTC days.
+pub fn relative_day(now: Timestamp, days: i64) -> String {
+    let today = now.as_micros().div_euclid(86_400 * 1_000_000);
+    match days.saturating_sub(today) {
+        0 => "today".to_owned(),
+        1 => "tomorrow".to_owned(),
+        -1 => "yesterday".to_owned(),
+        n if n > 0 => format!("in {n} days"),
+        n => format!("{} days ago", n.unsigned_abs()),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -64,6 +109,7 @@ fn span(d: Duration, round: Round) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deadbolt_core::password::day_start;
 
     const NOW: Timestamp = Timestamp(1_795_820_709_000_123); // 2026-11-27T23:05:09.000123Z
 
@@ -71,6 +117,63 @@ mod tests {
     fn clock_is_utc_to_the_second() {
         assert_eq!(clock(NOW), "2026-11-27 23:05:09 UTC");
         assert_eq!(clock(Timestamp(0)), "1970-01-01 00:00:00 UTC");
+    }
+
+    #[test]
+    fn days_for_expire() {
+        let day = |text: &str| parse_day(OsStr::new(text));
+        assert_eq!(day("1970-01-01").unwrap(), 0);
+        assert_eq!(day("2027-03-31").unwrap(), 20_908);
+        assert_eq!(day("2028-02-29").unwrap(), 21_243);
+        assert_eq!(
+            day("2026-02-30").unwrap_err().to_string(),
+            "invalid date for --on: 2026-02-30 is not a day of the calendar \
+             (write YYYY-MM-DD, such as 2027-03-31)"
+        );
+        assert_eq!(
+            day("tomorrow").unwrap_err().to_string(),
+            "invalid date for --on: `tomorrow` is not a date (write YYYY-MM-DD, such as 2027-03-31)"
+        );
+        for bad in [
+            "26-1-1",
+            "2026-1-1",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-00",
+            "2026-04-31",
+            "2027-02-29",
+            "+2026-01-01",
+            "2026-01-01T00:00:00Z",
+            "2026/01/01",
+            " 2026-01-01",
+            "-2026-01-01",
+            "",
+        ] {
+            let err = day(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid date for --on: "), "{bad}: {err}");
+            assert!(!err.contains('\n'));
+        }
+        // Long or unprintable values are not quoted back.
+        let secret = format!("hunter2-{}", "x".repeat(40));
+        let err = day(&secret).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = day("2026-01-01\n2027").unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        use std::os::unix::ffi::OsStrExt;
+        assert!(parse_day(OsStr::from_bytes(b"2026-01-0\xff")).is_err());
+    }
+
+    #[test]
+    fn days_seen_from_now() {
+        // NOW is 2026-11-27.
+        let today = parse_date("2026-11-27").unwrap();
+        assert_eq!(day_start(today), Timestamp::from_secs(today * 86_400));
+        assert!(day_start(today) <= NOW && NOW < day_start(today + 1));
+        assert_eq!(relative_day(NOW, today), "today");
+        assert_eq!(relative_day(NOW, today + 1), "tomorrow");
+        assert_eq!(relative_day(NOW, today - 1), "yesterday");
+        assert_eq!(relative_day(NOW, today + 124), "in 124 days");
+        assert_eq!(relative_day(NOW, today - 3), "3 days ago");
     }
 
     #[test]

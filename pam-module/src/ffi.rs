@@ -145,9 +145,16 @@ pub fn new_password(pamh: &mut PamHandle) -> Result<Secret, PamResultCode> {
 /// Asks for the new password again; libpam compares it with PAM_AUTHTOK and
 /// returns an error (clearing the item) when they differ.
 pub fn confirm_new_password(pamh: &mut PamHandle) -> PamResultCode {
+    // libpam compares the answer with the string `*authtok` points at, so it
+    // must point at the current PAM_AUTHTOK, not be null.
+    let mut token: *const c_char = match pamh.get_item::<pam::items::AuthTok>() {
+        Ok(Some(current)) => current.as_bytes().as_ptr().cast(),
+        _ => return PamResultCode::PAM_AUTHTOK_ERR,
+    };
     let handle: *mut PamHandle = pamh;
-    let mut token: *const c_char = std::ptr::null();
-    // SAFETY: as in `new_password`; the returned pointer is not kept.
+    // SAFETY: `handle` is live; `token` points at the NUL-terminated
+    // PAM_AUTHTOK item, which libpam owns and does not change before it has
+    // compared it; the pointer is not used after the call.
     code(unsafe { pam_get_authtok_verify(handle, &mut token, std::ptr::null()) })
 }
 
