@@ -1,4 +1,5 @@
-//! `reactivate`, `disable` and `enable`: the changes an administrator makes.
+//! `reactivate`, `disable`, `enable`, `reset-password` and `expire`: the
+//! changes an administrator makes.
 //!
 //! Each is one read-modify-write under the user's lock, so it never loses a
 //! failure the PAM module records at the same moment. Times only move
@@ -7,8 +8,10 @@
 use crate::audit::Actor;
 use crate::error::CliError;
 use crate::subject::{Directory, Subject};
-use crate::timefmt::clock;
+use crate::timefmt::{clock, relative_day};
 use deadbolt_config::Config;
+use deadbolt_core::password::{day_start, format_date};
+use deadbolt_core::state::Stamped;
 use deadbolt_core::{LockStatus, StateStore, StoreError, Timestamp, UserName};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -18,6 +21,12 @@ pub enum Action {
     Reactivate,
     Disable,
     Enable,
+    /// The password was set by an administrator: it must change at the
+    /// next login.
+    ResetPassword,
+    /// The account expires on this day (days since 1970-01-01, from 00:00
+    /// UTC); `None`: it never expires.
+    Expire(Option<i64>),
 }
 
 impl Action {
@@ -26,14 +35,20 @@ impl Action {
             Action::Reactivate => "reactivate",
             Action::Disable => "disable",
             Action::Enable => "enable",
+            Action::ResetPassword => "reset-password",
+            Action::Expire(_) => "expire",
         }
     }
 
-    fn past(self) -> &'static str {
+    /// What was done, for the log: `alice <past> by root (uid 0)`.
+    fn past(self) -> String {
         match self {
-            Action::Reactivate => "reactivated",
-            Action::Disable => "disabled",
-            Action::Enable => "enabled",
+            Action::Reactivate => "reactivated".to_owned(),
+            Action::Disable => "disabled".to_owned(),
+            Action::Enable => "enabled".to_owned(),
+            Action::ResetPassword => "marked for a password change".to_owned(),
+            Action::Expire(Some(day)) => format!("set to expire on {}", format_date(day)),
+            Action::Expire(None) => "set to never expire".to_owned(),
         }
     }
 }
@@ -103,6 +118,7 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
     let store = StateStore::open_or_create(dir)?;
     let policy = subject.policy.lockout;
     let mut before: Option<(LockStatus, usize)> = None;
+    let mut expired_before: Option<i64> = None;
     let updated = store.update(user, now, |state| match action {
         Action::Reactivate => {
             let pending = state.live_failures().filter(|f| f.time <= now).count();
@@ -125,6 +141,28 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
             }
             let after_disable = state.last_disable.map(|t| Timestamp(t.0.saturating_add(1)));
             state.last_enable = Some(now.max(after_disable.unwrap_or(now)));
+            true
+        }
+        Action::ResetPassword => {
+            // A change recorded at or after the reset ends it: one dated
+            // later than now (a host with a fast clock) must not.
+            let floor = state.last_admin_reset.max(state.last_password_change);
+            state.last_admin_reset = Some(floor.map_or(now, |t| t.max(now)));
+            true
+        }
+        Action::Expire(day) => {
+            let current = state.expires_on.as_ref().and_then(|e| e.value);
+            expired_before = current.filter(|&d| day_start(d) <= now);
+            if current == day {
+                return false;
+            }
+            // The latest setting wins a merge: this one must be later than
+            // the one it replaces.
+            let set_at = match &state.expires_on {
+                Some(e) => now.max(Timestamp(e.set_at.0.saturating_add(1))),
+                None => now,
+            };
+            state.expires_on = Some(Stamped { set_at, value: day });
             true
         }
     })?;
@@ -197,6 +235,54 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
             }
             (message, None)
         }
+        Action::ResetPassword => (
+            format!("{user} must change the password at the next login"),
+            None,
+        ),
+        Action::Expire(Some(day)) if !updated.written => (
+            format!(
+                "{user} already expires on {}; nothing changed",
+                format_date(day)
+            ),
+            None,
+        ),
+        Action::Expire(None) if !updated.written => {
+            (format!("{user} has no expiry date; nothing changed"), None)
+        }
+        Action::Expire(Some(day)) => {
+            let date = format_date(day);
+            if subject.is_root() {
+                notes.push(
+                    "root's logins are never refused for an expired account; the state records it"
+                        .to_owned(),
+                );
+                (format!("{user} set to expire on {date}"), None)
+            } else if day_start(day) <= now {
+                notes.push(format!(
+                    "note: {date} ({}) is not in the future: the account expired at once",
+                    relative_day(now, day)
+                ));
+                (
+                    format!("{user} expired on {date}: every login is refused from now on"),
+                    None,
+                )
+            } else {
+                (
+                    format!(
+                        "{user} expires on {date} ({}): from 00:00 UTC that day every login is refused",
+                        relative_day(now, day)
+                    ),
+                    None,
+                )
+            }
+        }
+        Action::Expire(None) => {
+            let mut message = format!("{user} no longer expires");
+            if let Some(day) = expired_before {
+                message.push_str(&format!(" (it had expired on {})", format_date(day)));
+            }
+            (message, None)
+        }
     };
     let log = updated.written.then(|| {
         let mut line = format!("{user} {} by {actor}", action.past());
@@ -218,6 +304,7 @@ mod tests {
     use super::*;
     use crate::report::tests::{failure, locked_state, NOW};
     use crate::subject::fake::FakeDirectory;
+    use deadbolt_core::password::{parse_date, Ageing};
     use deadbolt_core::store::Loaded;
     use deadbolt_core::UserState;
     use std::fs;
@@ -452,7 +539,14 @@ mod tests {
     #[test]
     fn an_unknown_user_without_state_is_refused_and_nothing_is_created() {
         let fx = fixture();
-        for action in [Action::Reactivate, Action::Disable, Action::Enable] {
+        for action in [
+            Action::Reactivate,
+            Action::Disable,
+            Action::Enable,
+            Action::ResetPassword,
+            Action::Expire(Some(0)),
+            Action::Expire(None),
+        ] {
             let err = fx.run(action, "ghost", NOW).unwrap_err();
             assert_eq!(
                 err.to_string(),
@@ -501,6 +595,20 @@ mod tests {
                 err.to_string(),
                 "disable needs root (the state directory is root's)"
             );
+            let err = fx
+                .run_as(Action::ResetPassword, "alice", NOW, stranger)
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "reset-password needs root (the state directory is root's)"
+            );
+            let err = fx
+                .run_as(Action::Expire(None), "alice", NOW, stranger)
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "expire needs root (the state directory is root's)"
+            );
             assert_eq!(fs::read_dir(&fx.dir).unwrap().count(), 0);
         }
         assert!(may_change(0, &fx.dir));
@@ -527,5 +635,202 @@ mod tests {
             .collect();
         assert_eq!(kept.len(), 1);
         assert_eq!(fs::read(fx.dir.join(&kept[0])).unwrap(), b"garbage");
+    }
+
+    fn day(text: &str) -> i64 {
+        parse_date(text).unwrap()
+    }
+
+    #[test]
+    fn reset_password_requires_a_change_at_the_next_login() {
+        let fx = fixture();
+        let out = fx.run(Action::ResetPassword, "alice", NOW).unwrap();
+        assert_eq!(out.message, "alice must change the password at the next login");
+        assert_eq!(
+            out.log.as_deref(),
+            Some("alice marked for a password change by root (uid 0, SUDO_USER=bob)")
+        );
+        assert!(out.notes.is_empty());
+        let state = fx.state("alice");
+        assert_eq!(state.last_admin_reset, Some(NOW));
+        // No password is set or kept: only the time of the reset.
+        assert_eq!(state.last_password_change, None);
+        assert!(state.password_history.is_empty());
+        let age = Ageing::default().evaluate(&state, NOW);
+        assert!(age.must_change && age.reset_by_admin);
+        // Nothing else changed: not locked, not disabled.
+        assert!(!state.is_disabled());
+        assert_eq!(state.failures.len(), 0);
+        // The user's next change ends it.
+        let mut changed = state;
+        changed.last_password_change = Some(NOW.saturating_add(Duration::from_secs(60)));
+        assert!(!Ageing::default().evaluate(&changed, NOW).must_change);
+    }
+
+    #[test]
+    fn reset_password_wins_over_a_change_dated_later() {
+        let fx = fixture();
+        // A host with a fast clock recorded a change "in the future".
+        let later = NOW.saturating_add(Duration::from_secs(300));
+        fx.seed(
+            "alice",
+            UserState {
+                last_password_change: Some(later),
+                last_admin_reset: Some(NOW.saturating_sub(Duration::from_secs(5))),
+                ..UserState::default()
+            },
+        );
+        fx.run(Action::ResetPassword, "alice", NOW).unwrap();
+        let state = fx.state("alice");
+        assert_eq!(state.last_admin_reset, Some(later));
+        assert!(Ageing::default().evaluate(&state, NOW).must_change);
+        // A second reset is recorded again, never earlier.
+        let out = fx.run(Action::ResetPassword, "alice", NOW).unwrap();
+        assert!(out.log.is_some());
+        assert_eq!(fx.state("alice").last_admin_reset, Some(later));
+    }
+
+    #[test]
+    fn expire_on_a_future_day() {
+        let fx = fixture();
+        let out = fx
+            .run(Action::Expire(Some(day("2027-03-31"))), "alice", NOW)
+            .unwrap();
+        assert_eq!(
+            out.message,
+            "alice expires on 2027-03-31 (in 124 days): from 00:00 UTC that day every login is refused"
+        );
+        assert_eq!(
+            out.log.as_deref(),
+            Some("alice set to expire on 2027-03-31 by root (uid 0, SUDO_USER=bob)")
+        );
+        assert!(out.notes.is_empty());
+        let state = fx.state("alice");
+        assert_eq!(
+            state.expires_on,
+            Some(Stamped {
+                set_at: NOW,
+                value: Some(day("2027-03-31"))
+            })
+        );
+        let ageing = Ageing::default();
+        let midnight = day_start(day("2027-03-31"));
+        assert!(!ageing.evaluate(&state, NOW).account_expired);
+        assert!(
+            !ageing
+                .evaluate(&state, Timestamp(midnight.0 - 1))
+                .account_expired
+        );
+        assert!(ageing.evaluate(&state, midnight).account_expired);
+
+        // The same day again changes nothing and logs nothing.
+        let later = NOW.saturating_add(Duration::from_secs(1));
+        let again = fx
+            .run(Action::Expire(Some(day("2027-03-31"))), "alice", later)
+            .unwrap();
+        assert_eq!(
+            again.message,
+            "alice already expires on 2027-03-31; nothing changed"
+        );
+        assert_eq!(again.log, None);
+        assert_eq!(fx.state("alice").expires_on.unwrap().set_at, NOW);
+    }
+
+    #[test]
+    fn expire_on_a_past_day_expires_at_once_with_a_note() {
+        let fx = fixture();
+        let out = fx
+            .run(Action::Expire(Some(day("2026-01-15"))), "alice", NOW)
+            .unwrap();
+        assert_eq!(
+            out.message,
+            "alice expired on 2026-01-15: every login is refused from now on"
+        );
+        assert_eq!(
+            out.notes,
+            ["note: 2026-01-15 (316 days ago) is not in the future: the account expired at once"]
+        );
+        assert!(out.log.is_some());
+        assert!(Ageing::default()
+            .evaluate(&fx.state("alice"), NOW)
+            .account_expired);
+        // Today has begun at 00:00 UTC: that is at once too.
+        let out = fx
+            .run(Action::Expire(Some(day("2026-11-27"))), "alice", NOW)
+            .unwrap();
+        assert_eq!(out.notes.len(), 1);
+        assert!(out.notes[0].contains("(today)"), "{:?}", out.notes);
+    }
+
+    #[test]
+    fn expire_never_removes_the_date() {
+        let fx = fixture();
+        let out = fx.run(Action::Expire(None), "alice", NOW).unwrap();
+        assert_eq!(out.message, "alice has no expiry date; nothing changed");
+        assert_eq!(out.log, None);
+
+        fx.run(Action::Expire(Some(day("2026-11-01"))), "alice", NOW)
+            .unwrap();
+        let later = NOW.saturating_add(Duration::from_secs(1));
+        let out = fx.run(Action::Expire(None), "alice", later).unwrap();
+        assert_eq!(out.message, "alice no longer expires (it had expired on 2026-11-01)");
+        assert_eq!(
+            out.log.as_deref(),
+            Some("alice set to never expire by root (uid 0, SUDO_USER=bob)")
+        );
+        let state = fx.state("alice");
+        assert_eq!(
+            state.expires_on,
+            Some(Stamped {
+                set_at: later,
+                value: None
+            })
+        );
+        assert!(!Ageing::default().evaluate(&state, later).account_expired);
+
+        let out = fx.run(Action::Expire(None), "alice", later).unwrap();
+        assert_eq!(out.message, "alice has no expiry date; nothing changed");
+        assert_eq!(out.log, None);
+        fx.run(Action::Expire(Some(day("2027-01-01"))), "alice", later)
+            .unwrap();
+        let out = fx.run(Action::Expire(None), "alice", later).unwrap();
+        assert_eq!(out.message, "alice no longer expires");
+    }
+
+    #[test]
+    fn expire_outranks_a_setting_dated_later_on_merge() {
+        let fx = fixture();
+        // A host with a fast clock set a date "in the future".
+        let later = NOW.saturating_add(Duration::from_secs(300));
+        let theirs = UserState {
+            expires_on: Some(Stamped {
+                set_at: later,
+                value: Some(day("2027-06-01")),
+            }),
+            ..UserState::default()
+        };
+        fx.seed("alice", theirs.clone());
+        fx.run(Action::Expire(None), "alice", NOW).unwrap();
+        let mut ours = fx.state("alice");
+        let set = ours.expires_on.clone().unwrap();
+        assert!(set.set_at > later);
+        assert_eq!(set.value, None);
+        // Merging the other host's state back in keeps this change.
+        ours.merge(&theirs);
+        assert_eq!(ours.expires_on, Some(set));
+    }
+
+    #[test]
+    fn expiring_root_is_recorded_with_a_note() {
+        let fx = fixture();
+        let out = fx
+            .run(Action::Expire(Some(day("2026-01-15"))), "root", NOW)
+            .unwrap();
+        assert_eq!(out.message, "root set to expire on 2026-01-15");
+        assert_eq!(
+            out.notes,
+            ["root's logins are never refused for an expired account; the state records it"]
+        );
+        assert!(out.log.is_some());
     }
 }

@@ -1,10 +1,11 @@
 //! `deadboltctl`: the administrator's command for deadbolt.
 //!
-//! `status` answers "is this user locked, until when, why, from where", in
-//! text or JSON, and never creates or changes a file. `reactivate`,
-//! `disable` and `enable` change a user's state under his lock and log who
-//! did it to authpriv. `check-config` validates a configuration file and
-//! says what it means. See `deadboltctl(8)` and docs/reference.md.
+//! `status` answers "is this user locked, until when, why, from where", with
+//! the state of his password and his account's expiry, in text or JSON, and
+//! never creates or changes a file. `reactivate`, `disable`, `enable`,
+//! `reset-password` and `expire` change a user's state under his lock and
+//! log who did it to authpriv. `check-config` validates a configuration file
+//! and says what it means. See `deadboltctl(8)` and docs/reference.md.
 //!
 //! Everything below `main` takes the current time as a parameter, so the
 //! tests use fixed times.
@@ -85,6 +86,24 @@ fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
         Command::Reactivate { user } => change(config_path, change::Action::Reactivate, &user, now),
         Command::Disable { user } => change(config_path, change::Action::Disable, &user, now),
         Command::Enable { user } => change(config_path, change::Action::Enable, &user, now),
+        Command::ResetPassword { user } => {
+            change(config_path, change::Action::ResetPassword, &user, now)
+        }
+        Command::Expire { user, on, never } => {
+            // Both checked before anything is read or written.
+            user_name(&user)?;
+            let day = match (on, never) {
+                (Some(on), false) => Some(timefmt::parse_day(&on)?),
+                (None, true) => None,
+                // clap lets only one through; never guess which was meant.
+                _ => {
+                    return Err(CliError::InvalidDate(
+                        "give exactly one of --on YYYY-MM-DD and --never".to_owned(),
+                    ))
+                }
+            };
+            change(config_path, change::Action::Expire(day), &user, now)
+        }
         Command::CheckConfig { file, json } => check_config(file.as_deref().or(config_path), json),
     }
 }

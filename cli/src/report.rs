@@ -1,19 +1,35 @@
-//! One user's answer to "is he locked, until when, why, from where": the
-//! JSON object of docs/reference.md and its text form.
+//! One user's answer to "is he locked, until when, why, from where", with
+//! the state of his password and his account's expiry: the JSON object of
+//! docs/reference.md and its text form.
 
 use crate::error::one_line;
 use crate::subject::Subject;
-use crate::timefmt::{clock, clock_and_relative};
+use crate::timefmt::{clock, clock_and_relative, relative_day};
+use deadbolt_core::password::{format_date, AgeStatus};
 use deadbolt_core::{Failure, LockStatus, Timestamp, UserName, UserState};
 use serde::Serialize;
+use std::time::Duration;
 
 /// What is known of one user at one instant.
 #[derive(Debug, Clone)]
 pub struct UserView {
     pub user: String,
     pub status: LockStatus,
-    /// A login would be refused now.
+    /// A login would be refused now for a lock or for being disabled (the
+    /// JSON `locked`).
     pub refused: bool,
+    /// The password and the account's expiry, by the user's policy.
+    pub age: AgeStatus,
+    /// A login would be refused now because the account expired (never
+    /// root's).
+    pub expired: bool,
+    /// The departure date, days since 1970-01-01.
+    pub expires_on: Option<i64>,
+    pub password_changed_at: Option<Timestamp>,
+    /// The policy's `max_age`: `None`, passwords never expire by age.
+    pub max_age: Option<Duration>,
+    /// How many former passwords the history holds.
+    pub history_entries: usize,
     pub exempt: bool,
     pub is_root: bool,
     pub known_to_nss: bool,
@@ -32,10 +48,17 @@ impl UserView {
     /// The view of `state` (empty when the user has none) at `now`.
     pub fn new(user: &UserName, subject: &Subject, state: &UserState, now: Timestamp) -> Self {
         let status = subject.policy.lockout.evaluate(state, now);
+        let age = subject.password.ageing.evaluate(state, now);
         UserView {
             user: user.as_str().to_owned(),
             refused: subject.refused_by(&status),
             status,
+            expired: subject.refused_by_expiry(&age),
+            age,
+            expires_on: state.expires_on.as_ref().and_then(|e| e.value),
+            password_changed_at: state.last_password_change,
+            max_age: subject.password.ageing.max_age,
+            history_entries: state.password_history.len(),
             exempt: subject.exempt,
             is_root: subject.is_root(),
             known_to_nss: subject.account.is_some(),
@@ -95,12 +118,20 @@ impl UserView {
                 .collect(),
             last_success: self.last_success.map(Timestamp::to_rfc3339),
             last_reactivation: self.last_reactivation.map(Timestamp::to_rfc3339),
+            refused: self.refused || self.expired,
+            account_expired: self.age.account_expired,
+            expires_on: self.expires_on.map(format_date),
+            must_change: self.age.must_change,
+            password_changed_at: self.password_changed_at.map(Timestamp::to_rfc3339),
+            password_expires_at: self.age.password_expires_at.map(Timestamp::to_rfc3339),
+            history_entries: self.history_entries,
             error: self.error.clone(),
         }
     }
 
-    /// `LOCKED`, `disabled`, `ok`, `exempt` (enough failures to lock, but
-    /// root or admin_group) or `unreadable`: the STATUS column.
+    /// `LOCKED`, `disabled`, `expired` (the account's last day has passed),
+    /// `ok`, `exempt` (enough failures to lock, but root or admin_group) or
+    /// `unreadable`: the STATUS column.
     pub fn state_word(&self) -> &'static str {
         if self.error.is_some() {
             "unreadable"
@@ -108,6 +139,8 @@ impl UserView {
             "disabled"
         } else if self.refused {
             "LOCKED"
+        } else if self.expired {
+            "expired"
         } else if self.status.failure_locked {
             "exempt"
         } else {
@@ -118,7 +151,10 @@ impl UserView {
     /// Until when logins are refused: the UNTIL column.
     pub fn until_text(&self, now: Timestamp) -> String {
         if !self.refused {
-            return "-".to_owned();
+            return match self.expires_on.filter(|_| self.expired) {
+                Some(day) => format!("expired since {}", format_date(day)),
+                None => "-".to_owned(),
+            };
         }
         if self.status.disabled && !self.is_root {
             return "until enabled".to_owned();
@@ -155,6 +191,13 @@ impl UserView {
                 ),
                 None => format!("{user}: LOCKED after {failures}, until reactivated"),
             };
+        }
+        if let Some(day) = self.expires_on.filter(|_| self.expired) {
+            return format!(
+                "{user}: the account expired on {} ({}): every login is refused",
+                format_date(day),
+                relative_day(now, day)
+            );
         }
         let mut line = format!("{user}: not locked");
         if self.status.failure_locked {
@@ -208,6 +251,21 @@ impl UserView {
             self.last_reactivation
                 .map_or("never".to_owned(), |t| clock_and_relative(now, t)),
         );
+        field("account expires:", self.expiry_text(now));
+        field("password changed:", {
+            self.password_changed_at
+                .map_or("not recorded".to_owned(), |t| clock_and_relative(now, t))
+        });
+        field("password expires:", self.password_expiry_text(now));
+        field("must change:", self.must_change_text());
+        field(
+            "password history:",
+            match self.history_entries {
+                0 => "none kept".to_owned(),
+                1 => "1 former password kept".to_owned(),
+                n => format!("{n} former passwords kept"),
+            },
+        );
         if self.failures.is_empty() {
             out.push_str("  no failed logins since the last success or reactivation\n");
         } else {
@@ -231,6 +289,44 @@ impl UserView {
             ));
         }
         out
+    }
+}
+
+impl UserView {
+    /// The `account expires:` line.
+    fn expiry_text(&self, now: Timestamp) -> String {
+        let Some(day) = self.expires_on else {
+            return "never".to_owned();
+        };
+        let date = format!("{} ({})", format_date(day), relative_day(now, day));
+        if self.expired {
+            format!("{date}: expired, every login is refused")
+        } else if self.age.account_expired {
+            format!("{date}: passed, but root is never refused for it")
+        } else {
+            format!("{date}, at 00:00 UTC")
+        }
+    }
+
+    /// The `password expires:` line: by `max_age`, from the last change.
+    fn password_expiry_text(&self, now: Timestamp) -> String {
+        match self.age.password_expires_at {
+            Some(at) if at <= now => format!("expired {}", clock_and_relative(now, at)),
+            Some(at) => clock_and_relative(now, at),
+            None if self.max_age.is_none() => "never (no max_age)".to_owned(),
+            None => "not known (no change recorded)".to_owned(),
+        }
+    }
+
+    /// The `must change:` line.
+    fn must_change_text(&self) -> String {
+        if !self.age.must_change {
+            "no".to_owned()
+        } else if self.age.reset_by_admin {
+            "yes, at the next login (set by an administrator)".to_owned()
+        } else {
+            "yes, at the next login (it has expired)".to_owned()
+        }
     }
 }
 
@@ -322,6 +418,20 @@ pub struct UserJson {
     pub failure_events: Vec<FailureJson>,
     pub last_success: Option<String>,
     pub last_reactivation: Option<String>,
+    /// A login would be refused now for any reason: `locked`, or the
+    /// account expired (never root's).
+    pub refused: bool,
+    /// The account's last day has passed (root's included).
+    pub account_expired: bool,
+    /// `YYYY-MM-DD`: from that day, 00:00 UTC, the account is expired.
+    pub expires_on: Option<String>,
+    /// The password must change at the next login.
+    pub must_change: bool,
+    pub password_changed_at: Option<String>,
+    /// When the password expires by `max_age`.
+    pub password_expires_at: Option<String>,
+    /// How many former passwords the history holds (never the hashes).
+    pub history_entries: usize,
     /// Only when the state could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -380,7 +490,8 @@ pub(crate) mod tests {
     fn config() -> Config {
         Config::parse(
             "[[policy]]\nname = \"contractors\"\ngroups = [\"contractors\"]\n\
-             [policy.lockout]\nunlock_after = \"never\"\n",
+             [policy.lockout]\nunlock_after = \"never\"\n\
+             [policy.password]\nmax_age = \"30d\"\n",
             "test.toml",
         )
         .unwrap()
@@ -396,7 +507,7 @@ pub(crate) mod tests {
         serde_json::to_value(view.to_json()).unwrap()
     }
 
-    const KEYS: [&str; 11] = [
+    const KEYS: [&str; 18] = [
         "user",
         "locked",
         "disabled",
@@ -408,6 +519,13 @@ pub(crate) mod tests {
         "failure_events",
         "last_success",
         "last_reactivation",
+        "refused",
+        "account_expired",
+        "expires_on",
+        "must_change",
+        "password_changed_at",
+        "password_expires_at",
+        "history_entries",
     ];
 
     #[test]
@@ -431,6 +549,13 @@ pub(crate) mod tests {
                 ],
                 "last_success": null,
                 "last_reactivation": null,
+                "refused": true,
+                "account_expired": false,
+                "expires_on": null,
+                "must_change": false,
+                "password_changed_at": null,
+                "password_expires_at": null,
+                "history_entries": 0,
             })
         );
         // Exactly the keys of the reference, in its order.
@@ -480,7 +605,9 @@ pub(crate) mod tests {
                 "user": "alice", "locked": false, "disabled": false, "failures": 0,
                 "locked_until": null, "locked_since": null, "until_reactivated": false,
                 "policy": "default", "failure_events": [], "last_success": null,
-                "last_reactivation": null,
+                "last_reactivation": null, "refused": false, "account_expired": false,
+                "expires_on": null, "must_change": false, "password_changed_at": null,
+                "password_expires_at": null, "history_entries": 0,
             })
         );
     }
@@ -561,6 +688,11 @@ alice: LOCKED after 3 failed logins, until 2026-11-27 23:14:09 UTC (in 9 minutes
   failures counting: 3
   last success:      never
   last reactivation: never
+  account expires:   never
+  password changed:  not recorded
+  password expires:  never (no max_age)
+  must change:       no
+  password history:  none kept
   failed logins since the last success or reactivation:
     TIME                     HOST  SOURCE    SERVICE
     2026-11-27 23:02:09 UTC  web1  10.0.0.7  sshd
@@ -632,5 +764,193 @@ root   exempt    3         -                                       default
         let text = view("alice", &state).render_detail(NOW);
         assert!(!text.contains('\x1b'));
         assert!(!text.contains("\nalice: not locked"));
+    }
+
+    fn days(n: u64) -> Duration {
+        Duration::from_secs(n * 86_400)
+    }
+
+    /// Days since 1970-01-01 of NOW's day, 2026-11-27.
+    fn today() -> i64 {
+        deadbolt_core::password::parse_date("2026-11-27").unwrap()
+    }
+
+    fn expiring(day: Option<i64>) -> UserState {
+        UserState {
+            expires_on: Some(deadbolt_core::state::Stamped {
+                set_at: ago(3600),
+                value: day,
+            }),
+            ..UserState::default()
+        }
+    }
+
+    #[test]
+    fn json_of_a_password_reset_by_an_administrator() {
+        let state = UserState {
+            last_password_change: Some(ago(600)),
+            last_admin_reset: Some(ago(60)),
+            ..UserState::default()
+        };
+        let value = as_value(&view("alice", &state));
+        assert_eq!(value["must_change"], true);
+        assert_eq!(value["password_changed_at"], "2026-11-27T22:55:09.000123Z");
+        // The default policy has no max_age.
+        assert_eq!(value["password_expires_at"], Value::Null);
+        // Having to change the password refuses nothing.
+        assert_eq!(value["locked"], false);
+        assert_eq!(value["refused"], false);
+        let text = view("alice", &state).render_detail(NOW);
+        assert!(text.starts_with("alice: not locked\n"), "{text}");
+        assert!(
+            text.contains("\n  must change:       yes, at the next login (set by an administrator)\n"),
+            "{text}"
+        );
+        // A change after the reset ends it.
+        let changed = UserState {
+            last_password_change: Some(ago(10)),
+            ..state
+        };
+        assert_eq!(as_value(&view("alice", &changed))["must_change"], false);
+    }
+
+    #[test]
+    fn json_of_a_password_aged_out_by_the_users_policy() {
+        // carol's policy has max_age = 30d; alice's has none.
+        let state = UserState {
+            last_password_change: Some(ago(31 * 86_400)),
+            ..UserState::default()
+        };
+        let carol = as_value(&view("carol", &state));
+        assert_eq!(carol["must_change"], true);
+        assert_eq!(carol["password_changed_at"], "2026-10-27T23:05:09.000123Z");
+        assert_eq!(carol["password_expires_at"], "2026-11-26T23:05:09.000123Z");
+        let text = view("carol", &state).render_detail(NOW);
+        assert!(
+            text.contains("\n  must change:       yes, at the next login (it has expired)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  password expires:  expired 2026-11-26 23:05:09 UTC (24 hours ago)\n"
+            ),
+            "{text}"
+        );
+        let alice = as_value(&view("alice", &state));
+        assert_eq!(alice["must_change"], false);
+        assert_eq!(alice["password_expires_at"], Value::Null);
+
+        let recent = UserState {
+            last_password_change: Some(NOW.saturating_sub(days(10))),
+            ..UserState::default()
+        };
+        let carol = as_value(&view("carol", &recent));
+        assert_eq!(carol["must_change"], false);
+        assert_eq!(carol["password_expires_at"], "2026-12-17T23:05:09.000123Z");
+        // No change recorded: nothing to count max_age from.
+        let text = view("carol", &UserState::default()).render_detail(NOW);
+        assert!(
+            text.contains("\n  password expires:  not known (no change recorded)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn json_of_an_account_expiry() {
+        // Tomorrow: not yet.
+        let value = as_value(&view("alice", &expiring(Some(today() + 1))));
+        assert_eq!(value["expires_on"], "2026-11-28");
+        assert_eq!(value["account_expired"], false);
+        assert_eq!(value["refused"], false);
+        // Today, since 00:00 UTC: expired, refused, but not locked.
+        let value = as_value(&view("alice", &expiring(Some(today()))));
+        assert_eq!(value["expires_on"], "2026-11-27");
+        assert_eq!(value["account_expired"], true);
+        assert_eq!(value["refused"], true);
+        assert_eq!(value["locked"], false);
+        assert_eq!(value["disabled"], false);
+        assert_eq!(value["must_change"], false);
+        // Removed with --never.
+        let value = as_value(&view("alice", &expiring(None)));
+        assert_eq!(value["expires_on"], Value::Null);
+        assert_eq!(value["account_expired"], false);
+        assert_eq!(value["refused"], false);
+        // Root is never refused for it.
+        let value = as_value(&view("root", &expiring(Some(today() - 3))));
+        assert_eq!(value["account_expired"], true);
+        assert_eq!(value["refused"], false);
+        // Locked and expired: both said.
+        let mut both = locked_state();
+        both.expires_on = expiring(Some(today() - 3)).expires_on;
+        let value = as_value(&view("alice", &both));
+        assert_eq!(value["locked"], true);
+        assert_eq!(value["account_expired"], true);
+        assert_eq!(value["refused"], true);
+    }
+
+    #[test]
+    fn text_of_an_account_expiry() {
+        let text = view("alice", &expiring(Some(today() - 3))).render_detail(NOW);
+        assert!(
+            text.starts_with(
+                "alice: the account expired on 2026-11-24 (3 days ago): every login is refused\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  account expires:   2026-11-24 (3 days ago): expired, every login is refused\n"
+            ),
+            "{text}"
+        );
+        let text = view("alice", &expiring(Some(today() + 124))).render_detail(NOW);
+        assert!(text.starts_with("alice: not locked\n"), "{text}");
+        assert!(
+            text.contains("\n  account expires:   2027-03-31 (in 124 days), at 00:00 UTC\n"),
+            "{text}"
+        );
+        let text = view("root", &expiring(Some(today()))).render_detail(NOW);
+        assert!(text.starts_with("root: not locked\n"), "{text}");
+        assert!(
+            text.contains(
+                "\n  account expires:   2026-11-27 (today): passed, but root is never refused for it\n"
+            ),
+            "{text}"
+        );
+        let views = vec![
+            view("alice", &expiring(Some(today() - 3))),
+            view("bob", &expiring(Some(today() + 1))),
+        ];
+        let expected = "\
+USER   STATUS   FAILURES  UNTIL                     POLICY
+alice  expired  0         expired since 2026-11-24  default
+bob    ok       0         -                         default
+";
+        assert_eq!(render_list(&views, NOW, false), expected);
+    }
+
+    #[test]
+    fn the_history_is_counted_never_shown() {
+        let mut state = UserState::default();
+        for (i, phc) in ["$argon2id$v=19$m=64,t=1,p=1$c2FsdA$SECRETONE", "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$SECRETTWO"]
+            .iter()
+            .enumerate()
+        {
+            state
+                .password_history
+                .insert(deadbolt_core::state::PasswordRecord {
+                    changed_at: ago(1000 - i as u64),
+                    phc: (*phc).to_owned(),
+                });
+        }
+        let view = view("alice", &state);
+        let json = serde_json::to_string(&view.to_json()).unwrap();
+        assert!(json.contains("\"history_entries\":2"), "{json}");
+        let text = view.render_detail(NOW);
+        assert!(text.contains("\n  password history:  2 former passwords kept\n"), "{text}");
+        for shown in [&json, &text] {
+            assert!(!shown.contains("argon2"), "{shown}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
     }
 }

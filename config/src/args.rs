@@ -285,15 +285,10 @@ fn integer(key: &str, spec: &IntegerKey, value: Option<&str>) -> Result<u32, Str
     // Digits only: no sign, no spaces, no `0x`.
     let n = match text.parse::<i64>() {
         Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) => n,
-        _ => {
-            return Err(format!(
-                "`{}` is not {}",
-                echo(text),
-                spec.accepted()
-            ))
-        }
+        _ => return Err(format!("`{}` is not {}", echo(text), spec.accepted())),
     };
-    spec.check(n).map_err(|problem| format!("{key}={n} {problem}"))
+    spec.check(n)
+        .map_err(|problem| format!("{key}={n} {problem}"))
 }
 
 /// `min_length=N` may not exceed the `max_length` of `[password]`, nor that

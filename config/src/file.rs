@@ -202,7 +202,8 @@ impl Expecting for PolicyPasswordWords {
 
 struct ListWords;
 impl Expecting for ListWords {
-    const EXPECTING: &'static str = "an array of absolute paths, e.g. lists = [\"/usr/share/deadbolt/common-passwords.txt\"]";
+    const EXPECTING: &'static str =
+        "an array of absolute paths, e.g. lists = [\"/usr/share/deadbolt/common-passwords.txt\"]";
 }
 
 struct GroupWords;
@@ -701,9 +702,9 @@ impl Checker<'_> {
             .find_map(|field| field.as_ref().map(Spanned::span))
         {
             Some(span) => Err(self.error(span, format!("{table}{message}"))),
-            None if table.is_empty() => {
-                Err(ConfigError::new(self.origin, format!("{table}{message}")))
-            }
+            // The compiled defaults contradict nothing, so [password] alone
+            // always has a culprit; this is only a safety net.
+            None if table.is_empty() => Err(ConfigError::new(self.origin, message)),
             None => Ok(()),
         }
     }
@@ -824,11 +825,7 @@ impl Checker<'_> {
                 .map_err(|problem| self.error(v.span(), format!("{key} = {n} {problem}"))),
             other => Err(self.error(
                 v.span(),
-                format!(
-                    "{key} must be {}, not {}",
-                    spec.accepted(),
-                    describe(other)
-                ),
+                format!("{key} must be {}, not {}", spec.accepted(), describe(other)),
             )),
         }
     }

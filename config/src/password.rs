@@ -403,8 +403,8 @@ pub(crate) fn ageing_conflict(ageing: &Ageing) -> Option<String> {
     let max_age = ageing.max_age?;
     (ageing.min_age >= max_age).then(|| {
         format!(
-            "min_age ({}) is not shorter than max_age ({}): the password would expire before \
-             it may be changed; shorten min_age or lengthen max_age",
+            "min_age ({}) is not shorter than max_age ({}): the password could not be changed \
+             before it expires; shorten min_age or lengthen max_age",
             crate::format_duration(ageing.min_age),
             crate::format_duration(max_age)
         )

@@ -1205,6 +1205,8 @@ fn delay_mode_words() {
     }
 }
 
+mod password;
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
