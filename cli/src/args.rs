@@ -161,7 +161,14 @@ mod tests {
         assert!(matches!(args.command, Command::Expire { on: Some(_), .. }));
         for argv in [
             &["deadboltctl", "expire", "alice"][..],
-            &["deadboltctl", "expire", "alice", "--on", "2027-03-31", "--never"],
+            &[
+                "deadboltctl",
+                "expire",
+                "alice",
+                "--on",
+                "2027-03-31",
+                "--never",
+            ],
             &["deadboltctl", "expire", "alice", "--never", "--never"],
             &["deadboltctl", "expire", "alice", "--on"],
             &["deadboltctl", "expire", "--never"],

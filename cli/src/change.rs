@@ -645,7 +645,10 @@ mod tests {
     fn reset_password_requires_a_change_at_the_next_login() {
         let fx = fixture();
         let out = fx.run(Action::ResetPassword, "alice", NOW).unwrap();
-        assert_eq!(out.message, "alice must change the password at the next login");
+        assert_eq!(
+            out.message,
+            "alice must change the password at the next login"
+        );
         assert_eq!(
             out.log.as_deref(),
             Some("alice marked for a password change by root (uid 0, SUDO_USER=bob)")
@@ -751,9 +754,11 @@ mod tests {
             ["note: 2026-01-15 (316 days ago) is not in the future: the account expired at once"]
         );
         assert!(out.log.is_some());
-        assert!(Ageing::default()
-            .evaluate(&fx.state("alice"), NOW)
-            .account_expired);
+        assert!(
+            Ageing::default()
+                .evaluate(&fx.state("alice"), NOW)
+                .account_expired
+        );
         // Today has begun at 00:00 UTC: that is at once too.
         let out = fx
             .run(Action::Expire(Some(day("2026-11-27"))), "alice", NOW)
@@ -773,7 +778,10 @@ mod tests {
             .unwrap();
         let later = NOW.saturating_add(Duration::from_secs(1));
         let out = fx.run(Action::Expire(None), "alice", later).unwrap();
-        assert_eq!(out.message, "alice no longer expires (it had expired on 2026-11-01)");
+        assert_eq!(
+            out.message,
+            "alice no longer expires (it had expired on 2026-11-01)"
+        );
         assert_eq!(
             out.log.as_deref(),
             Some("alice set to never expire by root (uid 0, SUDO_USER=bob)")

@@ -253,4 +253,104 @@ mod tests {
         assert_eq!(user_name(OsStr::new("alice")).unwrap().as_str(), "alice");
         assert!(user_name(OsStr::new(&"y".repeat(256))).is_ok());
     }
+
+    /// A configuration whose state directory does not exist yet, in a
+    /// private temporary directory.
+    fn private_config() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let state = parent.path().join("state");
+        let config = parent.path().join("deadbolt.toml");
+        std::fs::write(&config, format!("[state]\ndir = \"{}\"\n", state.display())).unwrap();
+        (parent, config, state)
+    }
+
+    fn run_with(config: &Path, argv: &[&OsStr]) -> Result<ExitCode, CliError> {
+        let mut full: Vec<&OsStr> = vec![
+            OsStr::new("deadboltctl"),
+            OsStr::new("--config"),
+            config.as_os_str(),
+        ];
+        full.extend_from_slice(argv);
+        run(Args::try_parse_from(full).unwrap(), report::tests::NOW)
+    }
+
+    #[test]
+    fn hostile_user_names_change_nothing() {
+        let (_parent, config, state) = private_config();
+        let names: Vec<OsString> = vec![
+            "../escape".into(),
+            "a/b".into(),
+            "..".into(),
+            "a\nb".into(),
+            "-rf".into(),
+            "hunter2 secret".into(),
+            "y".repeat(257).into(),
+            OsString::from_vec(vec![b'a', 0xff]),
+        ];
+        for name in &names {
+            for argv in [
+                vec![OsStr::new("reset-password"), OsStr::new("--"), name],
+                vec![
+                    OsStr::new("expire"),
+                    OsStr::new("--never"),
+                    OsStr::new("--"),
+                    name,
+                ],
+                vec![
+                    OsStr::new("expire"),
+                    OsStr::new("--on"),
+                    OsStr::new("2027-03-31"),
+                    OsStr::new("--"),
+                    name,
+                ],
+                // The name is checked before the date.
+                vec![
+                    OsStr::new("expire"),
+                    OsStr::new("--on"),
+                    OsStr::new("tomorrow"),
+                    OsStr::new("--"),
+                    name,
+                ],
+            ] {
+                let err = run_with(&config, &argv).unwrap_err();
+                assert!(matches!(err, CliError::InvalidUser(_)), "{err}");
+                let shown = name.to_string_lossy();
+                if shown.len() > 2 {
+                    assert!(!err.to_string().contains(shown.as_ref()), "{err}");
+                }
+            }
+        }
+        assert!(!state.exists());
+    }
+
+    #[test]
+    fn bad_dates_are_refused_before_anything_is_touched() {
+        let (_parent, config, state) = private_config();
+        for bad in [
+            "2026-02-30",
+            "tomorrow",
+            "26-1-1",
+            "2026-13-01",
+            "",
+            "2026-01-01 ",
+        ] {
+            let argv = [
+                OsStr::new("expire"),
+                OsStr::new("root"),
+                OsStr::new("--on"),
+                OsStr::new(bad),
+            ];
+            let err = run_with(&config, &argv).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, CliError::InvalidDate(_)), "{bad}: {text}");
+            assert!(text.starts_with("invalid date for --on: "), "{text}");
+            assert!(
+                text.ends_with("(write YYYY-MM-DD, such as 2027-03-31)"),
+                "{text}"
+            );
+        }
+        assert!(!state.exists());
+    }
 }

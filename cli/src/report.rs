@@ -803,7 +803,9 @@ root   exempt    3         -                                       default
         let text = view("alice", &state).render_detail(NOW);
         assert!(text.starts_with("alice: not locked\n"), "{text}");
         assert!(
-            text.contains("\n  must change:       yes, at the next login (set by an administrator)\n"),
+            text.contains(
+                "\n  must change:       yes, at the next login (set by an administrator)\n"
+            ),
             "{text}"
         );
         // A change after the reset ends it.
@@ -932,9 +934,12 @@ bob    ok       0         -                         default
     #[test]
     fn the_history_is_counted_never_shown() {
         let mut state = UserState::default();
-        for (i, phc) in ["$argon2id$v=19$m=64,t=1,p=1$c2FsdA$SECRETONE", "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$SECRETTWO"]
-            .iter()
-            .enumerate()
+        for (i, phc) in [
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$SECRETONE",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$SECRETTWO",
+        ]
+        .iter()
+        .enumerate()
         {
             state
                 .password_history
@@ -947,7 +952,10 @@ bob    ok       0         -                         default
         let json = serde_json::to_string(&view.to_json()).unwrap();
         assert!(json.contains("\"history_entries\":2"), "{json}");
         let text = view.render_detail(NOW);
-        assert!(text.contains("\n  password history:  2 former passwords kept\n"), "{text}");
+        assert!(
+            text.contains("\n  password history:  2 former passwords kept\n"),
+            "{text}"
+        );
         for shown in [&json, &text] {
             assert!(!shown.contains("argon2"), "{shown}");
             assert!(!shown.contains("SECRET"), "{shown}");

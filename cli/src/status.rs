@@ -180,6 +180,30 @@ mod tests {
     }
 
     #[test]
+    fn the_locked_filter_keeps_locked_not_merely_expired() {
+        let dir = private_dir();
+        let store = StateStore::open_existing(dir.path()).unwrap();
+        store
+            .update(&user("dave"), NOW, |s| {
+                s.expires_on = Some(deadbolt_core::state::Stamped {
+                    set_at: NOW,
+                    value: Some(0),
+                });
+                true
+            })
+            .unwrap();
+        let config = Config::default();
+        let directory = FakeDirectory::default().with_user("dave", 1004, &[]);
+        let mut views = view_all(Some(&store), &config, &directory, NOW).unwrap();
+        let json = serde_json::to_value(views[0].to_json()).unwrap();
+        assert_eq!(json["locked"], false);
+        assert_eq!(json["refused"], true);
+        assert_eq!(json["expires_on"], "1970-01-01");
+        assert!(keep_locked(&mut views).is_empty());
+        assert!(views.is_empty());
+    }
+
+    #[test]
     fn a_corrupt_state_is_reported_and_left_alone() {
         let dir = private_dir();
         let path = dir.path().join("mallory.state");
