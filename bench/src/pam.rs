@@ -52,8 +52,8 @@ extern "C" fn answer(
     }
     let count = num_msg as usize;
     // SAFETY: calloc of `count` zeroed responses; checked for null below.
-    let replies = unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) }
-        as *mut PamResponse;
+    let replies =
+        unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
     if replies.is_null() {
         return PAM_CONV_ERR;
     }

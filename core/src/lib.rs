@@ -14,9 +14,9 @@ pub mod store;
 pub mod time;
 pub mod username;
 
+pub use lockout::LockReason;
 pub use lockout::{LockStatus, LockoutPolicy, UnlockAfter};
 pub use state::{Failure, UserState};
 pub use store::{StateStore, StoreError};
 pub use time::Timestamp;
 pub use username::{UserName, UserNameError};
-pub use lockout::LockReason;

@@ -345,8 +345,7 @@ impl HashParams {
 /// Whether `password` matches the PHC string. A malformed entry matches
 /// nothing (and is reported by the caller's status, not here).
 pub fn verify(password: &[u8], phc: &str) -> bool {
-    password.len() <= MAX_PASSWORD_BYTES
-        && Argon2::default().verify_password(password, phc).is_ok()
+    password.len() <= MAX_PASSWORD_BYTES && Argon2::default().verify_password(password, phc).is_ok()
 }
 
 /// The password history kept in a user's state.
@@ -356,22 +355,47 @@ pub struct PasswordHistory;
 impl PasswordHistory {
     /// The newest `remember` entries, newest first.
     pub fn recent(state: &UserState, remember: u32) -> impl Iterator<Item = &PasswordRecord> {
-        state
-            .password_history
-            .iter()
-            .rev()
-            .take(remember as usize)
+        state.password_history.iter().rev().take(remember as usize)
     }
 
-    /// Whether `password` is one of the last `remember` passwords.
+    /// Whether `password` is one of the last `remember` passwords. Each
+    /// entry costs a full argon2 run (about 20 ms at OWASP's parameters), so
+    /// the entries are shared among the machine's cores, four at most.
     pub fn reused(state: &UserState, password: &[u8], remember: u32) -> bool {
-        Self::recent(state, remember).any(|record| verify(password, &record.phc))
+        let entries: Vec<&str> = Self::recent(state, remember)
+            .map(|record| record.phc.as_str())
+            .collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 4);
+        if workers == 1 || entries.len() < 2 {
+            return entries.iter().any(|phc| verify(password, phc));
+        }
+        let per_worker = entries.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .chunks(per_worker)
+                .map(|chunk| scope.spawn(move || chunk.iter().any(|phc| verify(password, phc))))
+                .collect();
+            // A worker that died cannot vouch for its entries: count the
+            // password as reused rather than let it through unchecked.
+            let answers: Vec<bool> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(true))
+                .collect();
+            answers.contains(&true)
+        })
     }
 
     /// Records a completed change: the hash joins the history, which is
     /// trimmed to `remember` entries (so lowering `remember` frees old
     /// passwords), and the change time is set.
-    pub fn record_change(state: &mut UserState, phc: Option<String>, remember: u32, now: Timestamp) {
+    pub fn record_change(
+        state: &mut UserState,
+        phc: Option<String>,
+        remember: u32,
+        now: Timestamp,
+    ) {
         if let Some(phc) = phc {
             state.password_history.insert(PasswordRecord {
                 changed_at: now,
@@ -439,7 +463,8 @@ pub fn day_start(days: i64) -> Timestamp {
 pub fn parse_date(text: &str) -> Result<i64, String> {
     let bad = || format!("'{text}' is not a date in the form YYYY-MM-DD");
     let mut parts = text.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
@@ -575,10 +600,9 @@ mod tests {
             min_length: 4,
             ..PasswordRules::default()
         };
-        assert!(rules.check("ééé".as_bytes(), &ctx()).contains(&RuleFailure::TooShort {
-            min: 4,
-            actual: 3
-        }));
+        assert!(rules
+            .check("ééé".as_bytes(), &ctx())
+            .contains(&RuleFailure::TooShort { min: 4, actual: 3 }));
         assert_eq!(rules.check("éèéè".as_bytes(), &ctx()), vec![]);
     }
 
@@ -596,10 +620,7 @@ mod tests {
             old_password: Some(old),
             ..ctx()
         };
-        assert_eq!(
-            rules.check(old, &with_old),
-            vec![RuleFailure::SameAsOld]
-        );
+        assert_eq!(rules.check(old, &with_old), vec![RuleFailure::SameAsOld]);
         for variant in [
             &b"tangerine-harbour-42"[..],
             b"24-ruobrah-eniregnat",
@@ -626,7 +647,10 @@ mod tests {
             vec![RuleFailure::TooLong { max: 128 }]
         );
         assert!(HashParams::default().hash(&huge).is_err());
-        assert!(!verify(&huge, "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"));
+        assert!(!verify(
+            &huge,
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"
+        ));
         // Not UTF-8: judged, not refused for it.
         assert_eq!(rules.check(b"\xff\xfe\xfd-quite-long-one", &ctx()), vec![]);
         assert!(!verify(b"x", "not a phc string"));
@@ -643,7 +667,10 @@ mod tests {
     #[test]
     fn history_refuses_reuse_and_trims_when_remember_drops() {
         let mut state = UserState::default();
-        for (i, pw) in ["first-pass", "second-pass", "third-pass"].iter().enumerate() {
+        for (i, pw) in ["first-pass", "second-pass", "third-pass"]
+            .iter()
+            .enumerate()
+        {
             let phc = cheap().hash(pw.as_bytes()).unwrap();
             assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
             assert!(!phc.contains(pw));
@@ -685,31 +712,51 @@ mod tests {
         assert!(at(day - 1).too_soon_to_change);
         assert!(!at(day).too_soon_to_change);
         assert_eq!(at(83 * day - 1).expires_soon, None);
-        assert_eq!(
-            at(83 * day).expires_soon,
-            Some(days(7))
-        );
+        assert_eq!(at(83 * day).expires_soon, Some(days(7)));
         assert!(!at(90 * day - 1).must_change);
         assert!(at(90 * day).must_change);
         state.last_admin_reset = Some(Timestamp::from_secs(10));
         let status = ageing.evaluate(&state, Timestamp::from_secs(11));
         assert!(status.must_change && status.reset_by_admin && !status.too_soon_to_change);
         state.last_password_change = Some(Timestamp::from_secs(12));
-        assert!(!ageing.evaluate(&state, Timestamp::from_secs(13)).must_change);
+        assert!(
+            !ageing
+                .evaluate(&state, Timestamp::from_secs(13))
+                .must_change
+        );
         state.expires_on = Some(Stamped {
             set_at: Timestamp(1),
             value: Some(parse_date("1970-01-03").unwrap()),
         });
-        assert!(!ageing.evaluate(&state, Timestamp::from_secs(2 * day - 1)).account_expired);
-        assert!(ageing.evaluate(&state, Timestamp::from_secs(2 * day)).account_expired);
+        assert!(
+            !ageing
+                .evaluate(&state, Timestamp::from_secs(2 * day - 1))
+                .account_expired
+        );
+        assert!(
+            ageing
+                .evaluate(&state, Timestamp::from_secs(2 * day))
+                .account_expired
+        );
     }
 
     #[test]
     fn dates() {
         assert_eq!(parse_date("1970-01-01"), Ok(0));
         assert_eq!(format_date(parse_date("2027-03-31").unwrap()), "2027-03-31");
-        assert_eq!(parse_date("2024-02-29").map(format_date).as_deref(), Ok("2024-02-29"));
-        for bad in ["2026-02-30", "2026-13-01", "26-01-01", "2026-1-1", "", "2026-01-01x", "a-b-c"] {
+        assert_eq!(
+            parse_date("2024-02-29").map(format_date).as_deref(),
+            Ok("2024-02-29")
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-01-01",
+            "2026-1-1",
+            "",
+            "2026-01-01x",
+            "a-b-c",
+        ] {
             assert!(parse_date(bad).is_err(), "{bad}");
         }
     }

@@ -93,8 +93,7 @@ impl UserState {
         self.last_disable = latest(&self.last_disable, &other.last_disable);
         self.last_enable = latest(&self.last_enable, &other.last_enable);
         self.last_admin_reset = latest(&self.last_admin_reset, &other.last_admin_reset);
-        self.last_password_change =
-            latest(&self.last_password_change, &other.last_password_change);
+        self.last_password_change = latest(&self.last_password_change, &other.last_password_change);
         self.password_history
             .extend(other.password_history.iter().cloned());
         self.expires_on = latest(&self.expires_on, &other.expires_on);

@@ -213,19 +213,23 @@ impl StateStore {
     pub fn lock(&self, user: &UserName) -> Result<UserLock, StoreError> {
         let path = self.lock_path(user);
         let file = open_private(&path, false)?;
-        let flock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
-            StoreError::Io {
+        let flock =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
                 path: path.clone(),
                 source: io::Error::from(errno),
-            }
-        })?;
+            })?;
         Ok(UserLock { _flock: flock })
     }
 
     /// Read-modify-write under the user's lock. `change` returns whether it
     /// changed anything; only then is the state written. A state that fails to
     /// decode is moved aside and `change` starts from an empty one.
-    pub fn update<F>(&self, user: &UserName, now: Timestamp, change: F) -> Result<Updated, StoreError>
+    pub fn update<F>(
+        &self,
+        user: &UserName,
+        now: Timestamp,
+        change: F,
+    ) -> Result<Updated, StoreError>
     where
         F: FnOnce(&mut UserState) -> bool,
     {
@@ -235,7 +239,9 @@ impl StateStore {
             Loaded::Absent => UserState::default(),
             Loaded::Present(state) => state,
             Loaded::Corrupt(why) => {
-                let kept_at = self.dir.join(format!(".corrupt.{user}.{}", now.as_micros()));
+                let kept_at = self
+                    .dir
+                    .join(format!(".corrupt.{user}.{}", now.as_micros()));
                 fs::rename(self.state_path(user), &kept_at).map_err(io_err(&kept_at))?;
                 quarantined = Some(Quarantined { kept_at, why });
                 UserState::default()
@@ -255,9 +261,7 @@ impl StateStore {
 
     fn write(&self, user: &UserName, state: &UserState) -> Result<(), StoreError> {
         let target = self.state_path(user);
-        let tmp = self
-            .dir
-            .join(format!(".tmp.{user}.{}", std::process::id()));
+        let tmp = self.dir.join(format!(".tmp.{user}.{}", std::process::id()));
         let mut bytes = STATE_HEADER.as_bytes().to_vec();
         serde_json::to_writer(&mut bytes, state).map_err(|e| StoreError::Io {
             path: tmp.clone(),

@@ -95,7 +95,14 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass() {
-        for name in ["alice", "bob.smith", "x_1", "j-doe", "user@example.org", "émile"] {
+        for name in [
+            "alice",
+            "bob.smith",
+            "x_1",
+            "j-doe",
+            "user@example.org",
+            "émile",
+        ] {
             assert_eq!(UserName::parse(name).unwrap().as_str(), name);
         }
     }

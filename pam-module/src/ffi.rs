@@ -169,22 +169,25 @@ pub fn clear_new_password(pamh: &mut PamHandle) {
     }
 }
 
-/// The key under which the password phase marks that it approved the new
-/// password, for the `commit` step after the storing module.
-const APPROVED_KEY: &str = "pam_deadbolt_approved_change";
-
-/// Marks, for the rest of this PAM transaction, that deadbolt approved the
-/// password now in PAM_AUTHTOK.
-pub fn mark_approved(pamh: &mut PamHandle) -> Result<(), PamResultCode> {
-    pamh.set_data(APPROVED_KEY, Box::new(ApprovedChange))
+/// Marks this PAM transaction (`pam_set_data`) so a later call of the module
+/// in the same transaction can tell. `key` must start with `pam_deadbolt_`.
+pub fn set_mark(pamh: &mut PamHandle, key: &'static str) -> Result<(), PamResultCode> {
+    debug_assert!(key.starts_with("pam_deadbolt_"));
+    pamh.set_data(key, Box::new(Mark))
 }
 
-/// Whether [`mark_approved`] ran earlier in this transaction.
-pub fn was_approved(pamh: &PamHandle) -> bool {
-    // SAFETY: only `mark_approved` stores data under this module-specific
-    // key, always as an `ApprovedChange`, which `get_data` requires.
-    unsafe { pamh.get_data::<ApprovedChange>(APPROVED_KEY) }.is_ok()
+/// Whether [`set_mark`] ran earlier in this transaction with `key`.
+pub fn has_mark(pamh: &PamHandle, key: &'static str) -> bool {
+    // SAFETY: only `set_mark` stores data under `pam_deadbolt_` keys, and
+    // always a `Mark`, the type `get_data` is told to expect.
+    unsafe { pamh.get_data::<Mark>(key) }.is_ok()
 }
 
-/// The marker stored by [`mark_approved`].
-pub struct ApprovedChange;
+/// The value stored by [`set_mark`]: its presence is the whole message.
+pub struct Mark;
+
+/// Set once the password phase approved the new password, for `commit`.
+pub const APPROVED_CHANGE: &str = "pam_deadbolt_approved_change";
+/// Set once the user was told why the account refuses logins, so later
+/// calls in the same transaction do not say it again.
+pub const TOLD_WHY: &str = "pam_deadbolt_told_why";

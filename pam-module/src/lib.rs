@@ -2,9 +2,10 @@
 //!
 //! The entry points come from `pam-bindings`, which wraps each in
 //! `catch_unwind` (a panic returns PAM_ABORT) and checks the handle for null.
-//! The few libpam calls it lacks are declared in [`ffi`], the only module
-//! allowed unsafe code. Everything else is ordinary safe Rust: [`phases`]
-//! decides, this file only fetches PAM items and delivers the verdict.
+//! The few libpam calls it lacks are declared in the `ffi` module, the only
+//! one allowed unsafe code. Everything else is ordinary safe Rust: `phases`
+//! and `password` decide, this file only fetches PAM items and delivers the
+//! verdict.
 #![deny(unsafe_code)]
 
 mod ffi;
@@ -126,6 +127,12 @@ fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> Pam
         delay,
     } = phases::decide(&request);
     let quiet = flags & PAM_SILENT != 0;
+    // preauth, authfail and authsucc run in one transaction: say why the
+    // account is refused once, not at every step.
+    let message = message.filter(|_| !ffi::has_mark(pamh, ffi::TOLD_WHY));
+    if message.is_some() {
+        let _ = ffi::set_mark(pamh, ffi::TOLD_WHY);
+    }
     if !quiet {
         if let Ok(Some(conv)) = pamh.get_item::<Conv>() {
             if let Some(text) = message {

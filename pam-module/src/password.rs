@@ -91,7 +91,7 @@ pub fn chauthtok(
     let now = Timestamp::now();
     let caller_is_root = nix::unistd::getuid().is_root();
     if args.contains(&"commit") {
-        if flags & PAM_UPDATE_AUTHTOK != 0 && ffi::was_approved(pamh) {
+        if flags & PAM_UPDATE_AUTHTOK != 0 && ffi::has_mark(pamh, ffi::APPROVED_CHANGE) {
             commit(pamh, &changer, now);
         }
         return PamResultCode::PAM_SUCCESS;
@@ -188,7 +188,7 @@ fn update(
             }
             code => return code,
         }
-        if let Err(code) = ffi::mark_approved(pamh) {
+        if let Err(code) = ffi::set_mark(pamh, ffi::APPROVED_CHANGE) {
             return code;
         }
         return PamResultCode::PAM_SUCCESS;

@@ -88,10 +88,12 @@ pub(crate) fn load_config(args: &[&str]) -> (Config, Vec<String>) {
             Some((k, v)) => (k, Some(v)),
             None => (arg, None),
         };
-        if value.is_none() && matches!(
+        if value.is_none()
+            && matches!(
                 key,
                 "preauth" | "authfail" | "authsucc" | "commit" | "test_panic"
-            ) {
+            )
+        {
             modes.push(key.to_owned());
             continue;
         }
@@ -347,7 +349,9 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     let store = match StateStore::open_or_create(dir) {
         Ok(store) => store,
         Err(err) => {
-            log::error(&format!("state store unusable, failure not recorded: {err}"));
+            log::error(&format!(
+                "state store unusable, failure not recorded: {err}"
+            ));
             return failed;
         }
     };
@@ -378,8 +382,8 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
         return failed;
     };
     let mut verdict = failed;
-    verdict.delay = Some(subject.policy.delay.after_failures(after.failures))
-        .filter(|d| !d.is_zero());
+    verdict.delay =
+        Some(subject.policy.delay.after_failures(after.failures)).filter(|d| !d.is_zero());
     if after.failure_locked && !before.failure_locked {
         if subject.exempt {
             log::notice(&format!(
@@ -482,7 +486,12 @@ fn account_phase(request: &Request, subject: &Subject, ageing: &Ageing, dir: &Pa
                 describe(&status),
                 subject.where_from(request)
             ));
-            return refusal(subject, &status, request.now, PamResultCode::PAM_PERM_DENIED);
+            return refusal(
+                subject,
+                &status,
+                request.now,
+                PamResultCode::PAM_PERM_DENIED,
+            );
         }
         return Verdict {
             warning: if subject.policy.silent {

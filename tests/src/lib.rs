@@ -22,13 +22,17 @@
 #![forbid(unsafe_code)]
 
 use deadbolt_core::{Failure, StateStore, Timestamp, UserName};
+use nix::fcntl::{Flock, FlockArg};
 use std::fmt;
 use std::fs;
 use std::io::Write;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 /// The PAM service name the harness configures.
@@ -175,7 +179,7 @@ struct UserSpec {
     name: String,
     uid: u32,
     gid: u32,
-    /// `None`: in passdb but unknown to NSS.
+    /// `false`: in passdb but unknown to NSS.
     in_nss: bool,
     password: Option<String>,
 }
@@ -188,7 +192,8 @@ struct GroupSpec {
 }
 
 /// Builds a [`PamEnv`]. By default the config has `[state] dir` pointing
-/// into the temporary directory and `[lockout] delay_mode = "none"`.
+/// into the temporary directory and `[lockout] delay_mode = "none"`, and
+/// every deadbolt line of the service file has `nodelay`.
 #[derive(Debug, Default)]
 pub struct PamEnvBuilder {
     users: Vec<UserSpec>,
@@ -198,6 +203,7 @@ pub struct PamEnvBuilder {
     extra_toml: String,
     raw_config: Option<String>,
     module_args: Vec<String>,
+    keep_delay: bool,
 }
 
 fn set_key(list: &mut Vec<(String, String)>, key: &str, value: &str) {
@@ -303,6 +309,13 @@ impl PamEnvBuilder {
         self
     }
 
+    /// Leaves out the `nodelay` argument every deadbolt line gets by
+    /// default, so the delay settings of the file apply.
+    pub fn with_delay(mut self) -> Self {
+        self.keep_delay = true;
+        self
+    }
+
     pub fn build(self) -> PamEnv {
         let dir = tempfile::Builder::new()
             .prefix("deadbolt-test.")
@@ -366,7 +379,13 @@ impl PamEnvBuilder {
             passdb,
             state_dir,
             config,
-            module_args: self.module_args,
+            module_args: if self.keep_delay {
+                self.module_args
+            } else {
+                std::iter::once("nodelay".to_owned())
+                    .chain(self.module_args)
+                    .collect()
+            },
             _dir: dir,
         };
 
@@ -498,18 +517,61 @@ impl PamEnv {
         cmd
     }
 
-    /// Starts `pamtester -v SERVICE user ops...` with `stdin` as its input;
-    /// [`Running::wait`] collects it.
-    pub fn spawn_pamtester(&self, user: &str, ops: &[&str], stdin: &str) -> Running {
+    /// Starts `pamtester -v SERVICE user ops...` and returns once libpam has
+    /// read the service file and loaded the modules (or pamtester ended);
+    /// the process then waits for its input: see [`Running::send`].
+    ///
+    /// Starts are serialized (see [`StartupLock`]): pam_wrapper gives each
+    /// process a directory `/tmp/pam.X` for its copy of the service files,
+    /// choosing the letter from its pid, and two processes starting at the
+    /// same instant can pick the same one and read each other's service file.
+    pub fn start_pamtester(&self, user: &str, ops: &[&str]) -> Running {
+        let lock = StartupLock::take();
         let mut child = self
             .pam_command(user, ops)
             .spawn()
             .expect("start pamtester (install it with scripts/setup-deps)");
-        let mut input = child.stdin.take().expect("pamtester's stdin");
-        // pamtester may exit before reading everything: ignore a broken pipe.
-        let _ = input.write_all(stdin.as_bytes());
-        drop(input);
-        Running { child }
+        let stderr = child.stderr.take().expect("pamtester's stderr");
+        let (started_tx, started_rx) = mpsc::channel();
+        let stderr_reader = thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut all = Vec::new();
+            let mut line = Vec::new();
+            let mut started = Some(started_tx);
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        all.extend_from_slice(&line);
+                        // pamtester -v says this once pam_start has returned.
+                        if line.windows(20).any(|w| w == b"performing operation") {
+                            if let Some(tx) = started.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                    }
+                }
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        // Returns on the signal, or when the reader ends without one.
+        let _ = started_rx.recv();
+        drop(lock);
+        let stdin = child.stdin.take();
+        Running {
+            child,
+            stdin,
+            stderr_reader,
+        }
+    }
+
+    /// Starts pamtester (see [`PamEnv::start_pamtester`]) and gives it
+    /// `stdin` as its input.
+    pub fn spawn_pamtester(&self, user: &str, ops: &[&str], stdin: &str) -> Running {
+        let mut running = self.start_pamtester(user, ops);
+        running.send(stdin);
+        running
     }
 
     /// Runs `pamtester -v SERVICE user ops...` with `stdin` as its input.
@@ -705,21 +767,68 @@ fn outcome(output: std::process::Output) -> Outcome {
     }
 }
 
-/// A pamtester process started by [`PamEnv::spawn_pamtester`].
+/// A pamtester process started by [`PamEnv::start_pamtester`].
 #[derive(Debug)]
 pub struct Running {
     child: Child,
+    stdin: Option<ChildStdin>,
+    stderr_reader: thread::JoinHandle<String>,
 }
 
 impl Running {
-    /// Waits for the process and removes the `/tmp/pam.?` directory
-    /// pam_wrapper made for it if it was left behind (a process killed by a
-    /// signal never runs pam_wrapper's cleanup).
-    pub fn wait(self) -> Outcome {
+    /// Writes `input` to the process and closes its standard input (an
+    /// empty `input` makes the conversation fail at once). Only the first
+    /// call writes anything.
+    pub fn send(&mut self, input: &str) {
+        if let Some(mut stdin) = self.stdin.take() {
+            // pamtester may exit before reading everything: ignore a broken pipe.
+            let _ = stdin.write_all(input.as_bytes());
+        }
+    }
+
+    /// Closes the input if still open, waits for the process and removes
+    /// the `/tmp/pam.X` directory pam_wrapper made for it if it was left
+    /// behind (a process killed by a signal never runs pam_wrapper's cleanup).
+    pub fn wait(mut self) -> Outcome {
+        drop(self.stdin.take());
         let pid = self.child.id();
-        let out = outcome(self.child.wait_with_output().expect("wait for pamtester"));
+        let output = self.child.wait_with_output().expect("wait for pamtester");
+        let stderr = self.stderr_reader.join().unwrap_or_default();
         remove_pam_wrapper_dirs(pid);
-        out
+        Outcome {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr,
+        }
+    }
+}
+
+/// A machine-wide lock (`flock` on a file in `/tmp`) held while a pamtester
+/// process starts, so that no two processes of this harness, in any test
+/// binary, pick a pam_wrapper directory at the same instant.
+#[derive(Debug)]
+pub struct StartupLock {
+    _flock: Option<Flock<fs::File>>,
+}
+
+impl StartupLock {
+    const PATH: &'static str = "/tmp/deadbolt-tests.pam_wrapper.lock";
+
+    /// Waits for the lock. Should the lock file be unusable, goes on
+    /// without it (starts may then race, as they would without the lock).
+    pub fn take() -> Self {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o666)
+            .open(Self::PATH)
+            .or_else(|_| fs::File::open(Self::PATH));
+        let flock = file
+            .ok()
+            .and_then(|f| Flock::lock(f, FlockArg::LockExclusive).ok());
+        StartupLock { _flock: flock }
     }
 }
 

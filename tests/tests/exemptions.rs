@@ -32,6 +32,27 @@ fn root_is_locked_with_even_deny_root() {
     assert!(out.shows(&msg_timed_lock_prefix(3)), "{out}");
 }
 
+/// Disabling root would lock out the one account that can undo it: root is
+/// let in and the disable is still recorded, while other users are refused.
+#[test]
+fn disabling_never_locks_out_root() {
+    let env = PamEnv::builder()
+        .root("rootpw")
+        .user("alice", "secret")
+        .build();
+    for user in ["root", "alice"] {
+        let ctl = env.deadboltctl(&["disable", user]);
+        assert!(ctl.succeeded(), "{ctl}");
+    }
+    assert_eq!(env.status_json("root")["disabled"], true);
+    let out = env.authenticate("root", "rootpw");
+    out.assert_exited_normally();
+    assert!(out.succeeded(), "disabled root was locked out\n{out}");
+    let out = env.authenticate("alice", "secret");
+    assert!(!out.succeeded(), "disabled alice let in\n{out}");
+    assert!(out.shows(deadbolt_tests::MSG_DISABLED), "{out}");
+}
+
 #[test]
 fn even_deny_root_as_module_argument() {
     let env = PamEnv::builder()
@@ -52,8 +73,9 @@ fn admin_group_member_is_exempt_and_others_are_not() {
         .lockout("admin_group", "\"wheel\"")
         .build();
     env.fail_logins("bob", 4);
-    assert_eq!(env.failures("bob"), 4);
-    assert!(!env.is_locked("bob"));
+    let status = env.status_json("bob");
+    assert_eq!(status["failures"], 4, "{status}");
+    assert_eq!(status["locked"], false, "{status}");
     let out = env.authenticate("bob", "hunter2");
     assert!(out.succeeded(), "admin_group member locked out\n{out}");
 

@@ -26,7 +26,10 @@ fn locks_after_deny_wrong_passwords() {
     assert_eq!(status["failures"], 2, "{status}");
     assert_eq!(status["locked"], false, "{status}");
 
-    env.fail_logins("alice", 1);
+    // The failure that locks says so.
+    let out = env.authenticate("alice", "wrong");
+    assert!(!out.succeeded(), "{out}");
+    assert!(out.shows("locked after 3 failed logins"), "{out}");
     let status = env.status_json("alice");
     assert_eq!(status["user"], "alice", "{status}");
     assert_eq!(status["failures"], 3, "{status}");
@@ -189,14 +192,29 @@ fn fixed_delay_pauses_after_a_failure() {
         .user("alice", "secret")
         .lockout("delay_mode", "\"fixed\"")
         .lockout("delay", "\"1s\"")
+        .with_delay()
         .build();
     let start = Instant::now();
     let out = env.authenticate("alice", "wrong");
     let took = start.elapsed();
     assert!(!out.succeeded(), "{out}");
-    // libpam randomizes the delay by up to a quarter either way.
+    // libpam draws the actual delay between half and one and a half times
+    // the one asked for.
     assert!(
-        took >= Duration::from_millis(700),
+        took >= Duration::from_millis(450),
         "a failure with delay 1s took only {took:?}"
     );
+}
+
+#[test]
+fn state_is_private_to_its_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = alice();
+    env.fail_logins("alice", 1);
+    let dir = std::fs::metadata(env.state_dir()).unwrap();
+    assert_eq!(dir.permissions().mode() & 0o777, 0o700);
+    let file = std::fs::symlink_metadata(env.state_file("alice")).unwrap();
+    assert!(file.is_file());
+    assert_eq!(file.permissions().mode() & 0o777, 0o600);
+    assert_eq!(file.uid(), dir.uid());
 }

@@ -9,9 +9,14 @@ fn sixteen_concurrent_failures_are_all_counted() {
         .user("alice", "secret")
         .lockout("deny", "100")
         .build();
-    let running: Vec<_> = (0..16)
-        .map(|_| env.spawn_pamtester("alice", &["authenticate"], "wrong\n"))
+    // All 16 get past pam_start and wait at the password prompt, then all
+    // answer at once.
+    let mut running: Vec<_> = (0..16)
+        .map(|_| env.start_pamtester("alice", &["authenticate"]))
         .collect();
+    for run in &mut running {
+        run.send("wrong\n");
+    }
     for run in running {
         let out = run.wait();
         out.assert_exited_normally();
@@ -124,19 +129,38 @@ fn corrupt_state_file_is_quarantined_and_login_works() {
 }
 
 #[test]
+fn a_symlinked_state_file_is_not_followed() {
+    let env = PamEnv::builder().user("alice", "secret").build();
+    let target = env.root().join("precious");
+    std::fs::write(&target, "do not touch\n").unwrap();
+    std::os::unix::fs::symlink(&target, env.state_file("alice")).unwrap();
+
+    env.fail_logins("alice", 3);
+    let out = env.authenticate("alice", "secret");
+    out.assert_exited_normally();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "do not touch\n");
+    let link = std::fs::symlink_metadata(env.state_file("alice")).unwrap();
+    assert!(
+        link.file_type().is_symlink(),
+        "the link was replaced by a file"
+    );
+}
+
+#[test]
 fn invalid_config_falls_back_to_compiled_defaults() {
-    // The file is not TOML; the arguments keep the test's state dir and no delay.
+    // The file is not TOML; the arguments keep the test's state dir (and
+    // nodelay, as always).
     let env = PamEnv::builder()
         .user("alice", "secret")
         .raw_config("[lockout\ndeny = = 1000\nthis is not toml\n")
         .build();
     let dir_arg = format!("dir={}", env.state_dir().display());
     env.write_service(Some(&format!(
-        "auth     required                @MODULE@ preauth @ARGS@ {dir_arg} nodelay\n\
+        "auth     required                @MODULE@ preauth @ARGS@ {dir_arg}\n\
          auth     [success=1 default=bad] @MATRIX@\n\
-         auth     [default=die]           @MODULE@ authfail @ARGS@ {dir_arg} nodelay\n\
-         auth     sufficient              @MODULE@ authsucc @ARGS@ {dir_arg} nodelay\n\
-         account  required                @MODULE@ @ARGS@ {dir_arg} nodelay\n"
+         auth     [default=die]           @MODULE@ authfail @ARGS@ {dir_arg}\n\
+         auth     sufficient              @MODULE@ authsucc @ARGS@ {dir_arg}\n\
+         account  required                @MODULE@ @ARGS@ {dir_arg}\n"
     )));
     assert!(env.authenticate("alice", "secret").succeeded());
     env.fail_logins("alice", 3);
@@ -153,10 +177,10 @@ fn unreadable_config_falls_back_to_compiled_defaults() {
     std::fs::remove_file(env.config_path()).expect("remove the config");
     let dir_arg = format!("dir={}", env.state_dir().display());
     env.write_service(Some(&format!(
-        "auth     required                @MODULE@ preauth @ARGS@ {dir_arg} nodelay\n\
+        "auth     required                @MODULE@ preauth @ARGS@ {dir_arg}\n\
          auth     [success=1 default=bad] @MATRIX@\n\
-         auth     [default=die]           @MODULE@ authfail @ARGS@ {dir_arg} nodelay\n\
-         auth     sufficient              @MODULE@ authsucc @ARGS@ {dir_arg} nodelay\n"
+         auth     [default=die]           @MODULE@ authfail @ARGS@ {dir_arg}\n\
+         auth     sufficient              @MODULE@ authsucc @ARGS@ {dir_arg}\n"
     )));
     env.fail_logins("alice", 3);
     let out = env.authenticate("alice", "secret");
