@@ -30,9 +30,12 @@ test: deps
 	$(CARGO) test --workspace
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
-bench:
+# Results and how to read them: docs/performance.md.
+bench: deps
 	scripts/setup-deps --bench
-	@if [ -x scripts/bench ]; then scripts/bench; else echo "no benchmark yet (scripts/bench)"; fi
+	bench/run 2000
+	bench/run 2000 100000
+	bench/password-change 15 24
 
 clean:
 	$(CARGO) clean
