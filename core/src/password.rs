@@ -10,6 +10,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::fmt;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// The longest password deadbolt hashes or judges, in bytes. Longer ones are
 /// refused before any work is done: no 1 MiB argon2 run.
@@ -170,12 +171,15 @@ fn count(text: &str) -> Counts {
 }
 
 /// Lower case with everything but letters removed: "Summer2024!" and
-/// "summer2025" are both "summer".
-fn letters_only(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_alphabetic())
-        .flat_map(char::to_lowercase)
-        .collect()
+/// "summer2025" are both "summer". Zeroed when dropped, like every copy of a
+/// password made here.
+fn letters_only(text: &str) -> Zeroizing<String> {
+    Zeroizing::new(
+        text.chars()
+            .filter(|c| c.is_alphabetic())
+            .flat_map(char::to_lowercase)
+            .collect(),
+    )
 }
 
 /// Levenshtein distance, bounded inputs only (passwords are capped).
@@ -212,7 +216,7 @@ impl PasswordRules {
             return failures;
         }
         // Bytes that are not UTF-8 still count, as special characters.
-        let text = String::from_utf8_lossy(new);
+        let text = Zeroizing::new(String::from_utf8_lossy(new).into_owned());
         let counts = count(&text);
         if counts.chars < self.min_length {
             failures.push(RuleFailure::TooShort {
@@ -250,7 +254,7 @@ impl PasswordRules {
         if self.max_repeat > 0 && counts.longest_run > self.max_repeat {
             failures.push(RuleFailure::Repeats(self.max_repeat));
         }
-        let lowered = text.to_lowercase();
+        let lowered = Zeroizing::new(text.to_lowercase());
         let user = ctx.user.to_lowercase();
         if user.chars().count() >= 3 && lowered.contains(&user) {
             failures.push(RuleFailure::ContainsUserName);
@@ -266,7 +270,10 @@ impl PasswordRules {
         if let Some(old) = ctx.old_password {
             if old == new {
                 failures.push(RuleFailure::SameAsOld);
-            } else if Self::similar(&String::from_utf8_lossy(old), &text) {
+            } else if Self::similar(
+                &Zeroizing::new(String::from_utf8_lossy(old).into_owned()),
+                &text,
+            ) {
                 failures.push(RuleFailure::TooSimilarToOld);
             }
         }
@@ -276,8 +283,8 @@ impl PasswordRules {
     /// Small variations: case, reversal, changed digits or symbols around
     /// the same letters, or a couple of characters edited.
     fn similar(old: &str, new: &str) -> bool {
-        let old_lower = old.to_lowercase();
-        let new_lower = new.to_lowercase();
+        let old_lower = Zeroizing::new(old.to_lowercase());
+        let new_lower = Zeroizing::new(new.to_lowercase());
         if old_lower == new_lower || old_lower.chars().rev().eq(new_lower.chars()) {
             return true;
         }
@@ -285,8 +292,8 @@ impl PasswordRules {
         if old_letters.chars().count() >= 4 && old_letters == letters_only(new) {
             return true;
         }
-        let a: Vec<char> = old_lower.chars().collect();
-        let b: Vec<char> = new_lower.chars().collect();
+        let a: Zeroizing<Vec<char>> = Zeroizing::new(old_lower.chars().collect());
+        let b: Zeroizing<Vec<char>> = Zeroizing::new(new_lower.chars().collect());
         edit_distance(&a, &b) < 3
     }
 }
