@@ -246,6 +246,9 @@ fn strength(changer: &Changer, new: &Secret) -> Vec<String> {
         .arg(&changer.real_name)
         .arg("--min-strength")
         .arg(policy.min_strength.to_string());
+    if policy.lists.is_empty() {
+        command.arg("--no-lists");
+    }
     for list in &policy.lists {
         command.arg("--list").arg(list);
     }

@@ -1,7 +1,7 @@
 //! How the PAM module talks to the `deadbolt-pwcheck` program.
 //!
 //! ```text
-//! deadbolt-pwcheck --user NAME [--real-name TEXT] --min-strength N [--list PATH]...
+//! deadbolt-pwcheck --user NAME [--real-name TEXT] --min-strength N [--list PATH... | --no-lists]
 //! ```
 //!
 //! - The new password is read from standard input: raw bytes up to the end
@@ -44,7 +44,7 @@ pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The program's help text.
 pub const USAGE: &str = "\
-Usage: deadbolt-pwcheck --user NAME [--real-name TEXT] --min-strength N [--list PATH]...
+Usage: deadbolt-pwcheck --user NAME [--real-name TEXT] --min-strength N [--list PATH... | --no-lists]
 
 Judges a new password read from standard input (raw bytes up to the end of
 input, at most 4096) and writes the verdict as one line of JSON.
@@ -52,6 +52,7 @@ input, at most 4096) and writes the verdict as one line of JSON.
   --user NAME          the login name (the password must not be built from it)
   --real-name TEXT     the user's real name or GECOS field (same)
   --min-strength N     the least zxcvbn score accepted, 0 to 4
+  --no-lists           check no list at all, only the strength
   --list PATH          a list of common or forbidden passwords, one a line;
                        may be repeated; default: /usr/share/deadbolt/common-passwords.txt
   --help, --version
@@ -76,7 +77,8 @@ pub struct Options {
     pub user: String,
     pub real_name: String,
     pub min_strength: u8,
-    /// Never empty: [`DEFAULT_LIST_PATH`] when no `--list` was given.
+    /// [`DEFAULT_LIST_PATH`] when no `--list` was given; empty only with
+    /// `--no-lists`.
     pub lists: Vec<PathBuf>,
 }
 
@@ -106,6 +108,7 @@ where
     let mut real_name: Option<String> = None;
     let mut min_strength: Option<u8> = None;
     let mut lists = Vec::new();
+    let mut no_lists = false;
 
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
@@ -121,6 +124,8 @@ where
         match name {
             "--help" | "-h" if inline.is_none() => return Ok(Command::Help),
             "--version" | "-V" if inline.is_none() => return Ok(Command::Version),
+            // The configuration's `lists = []`: judge by strength alone.
+            "--no-lists" if inline.is_none() => no_lists = true,
             "--user" | "--real-name" | "--min-strength" | "--list" => {
                 let value = match inline {
                     Some(value) => value,
@@ -146,7 +151,10 @@ where
         return Err(usage("--user must not be empty"));
     }
     let min_strength = min_strength.ok_or_else(|| usage("--min-strength is required"))?;
-    if lists.is_empty() {
+    if no_lists && !lists.is_empty() {
+        return Err(usage("--no-lists and --list exclude each other"));
+    }
+    if lists.is_empty() && !no_lists {
         lists.push(PathBuf::from(DEFAULT_LIST_PATH));
     }
     Ok(Command::Check(Options {
@@ -259,6 +267,26 @@ mod tests {
     fn without_list_the_default_path_is_read() {
         let got = options(&["--user=jdoe", "--min-strength=0"]);
         assert_eq!(got.lists, vec![PathBuf::from(DEFAULT_LIST_PATH)]);
+        let Command::Check(none) =
+            parse_args(["--user", "u", "--min-strength", "1", "--no-lists"].map(OsString::from))
+                .unwrap()
+        else {
+            panic!("not a check");
+        };
+        assert!(none.lists.is_empty());
+        assert!(parse_args(
+            [
+                "--user",
+                "u",
+                "--min-strength",
+                "1",
+                "--no-lists",
+                "--list",
+                "/x"
+            ]
+            .map(OsString::from)
+        )
+        .is_err());
         assert_eq!(got.real_name, "");
     }
 

@@ -10,7 +10,12 @@
 //!   and per-group policies see the test's users and groups;
 //! - a pam_matrix password file (`user:password:service`), pam_matrix standing
 //!   in for pam_unix;
-//! - a state directory (0700) and a `deadbolt.toml`.
+//! - a state directory (0700) and a `deadbolt.toml`, whose `[password]`
+//!   names the built strength checker and the shipped common-password list,
+//!   with cheap argon2 parameters so history tests stay fast.
+//!
+//! [`Stack`] picks the service file: the login stack of docs/reference.md, or
+//! a password stack for `chauthtok` (see [`PamEnv::change_password`]).
 //!
 //! The workspace must be built first (`cargo build --workspace`): `cargo test`
 //! does not build a cdylib.
@@ -18,10 +23,17 @@
 //! Note on pam_matrix: after checking a password it zeroes the `PAM_AUTHTOK`
 //! item in place, so the module after it sees a token that is present but
 //! empty. A password that was typed (even wrongly) leaves a non-null token; an
-//! aborted conversation leaves none.
+//! aborted conversation leaves none. The same holds for `PAM_OLDAUTHTOK` in
+//! the password phase: pam_matrix asks "Old password: " in the preliminary
+//! pass, checks it and zeroes it, so the modules after it see an empty old
+//! password. In the update pass it ignores the `PAM_AUTHTOK` an earlier
+//! module set and asks "New Password :" and "Verify New Password :" itself,
+//! stores that answer as `PAM_AUTHTOK` and writes it to its password file
+//! (when the two answers differ, Debian's pam_matrix 1.1.4 crashes).
 #![forbid(unsafe_code)]
 
-use deadbolt_core::{Failure, StateStore, Timestamp, UserName};
+use deadbolt_core::store::Loaded;
+use deadbolt_core::{Failure, StateStore, Timestamp, UserName, UserState};
 use nix::fcntl::{Flock, FlockArg};
 use std::fmt;
 use std::fs;
@@ -53,6 +65,24 @@ pub fn msg_until_reactivated(n: u32) -> String {
         "The account is locked after {n} failed logins until it is reactivated: \
          ask your manager or an administrator."
     )
+}
+
+/// pam_strerror(PAM_MAXTRIES), as pamtester prints it: a password change
+/// that used up its `retry` tries.
+pub const MSG_MAXTRIES: &str = "Have exhausted maximum number of retries for service";
+
+/// pam_strerror(PAM_NEW_AUTHTOK_REQD), as pamtester prints it.
+pub const MSG_NEW_AUTHTOK_REQD: &str = "Authentication token is no longer valid; new one required";
+
+/// pam_strerror(PAM_ACCT_EXPIRED), as pamtester prints it.
+pub const MSG_ACCT_EXPIRED: &str = "User account has expired";
+
+/// What pamtester prints after a successful `chauthtok`.
+pub const MSG_CHAUTHTOK_OK: &str = "authentication token altered successfully";
+
+/// A time `days` days before now.
+pub fn days_ago(days: u64) -> Timestamp {
+    Timestamp::now().saturating_sub(Duration::from_secs(days * 86_400))
 }
 
 /// A time `minutes` minutes before now.
@@ -102,25 +132,55 @@ pub fn deadboltctl_path() -> PathBuf {
     built("deadboltctl")
 }
 
-/// pam_wrapper's pam_matrix module, wherever the distribution puts it
-/// (`/usr/lib/<triplet>/pam_wrapper/pam_matrix.so` on Debian).
-pub fn pam_matrix_path() -> PathBuf {
+/// The built strength checker (`[password] checker`).
+pub fn pwcheck_path() -> PathBuf {
+    built("deadbolt-pwcheck")
+}
+
+/// The common-password list shipped in the source tree.
+pub fn common_list_path() -> PathBuf {
+    workspace_dir().join("pwcheck/data/common-passwords.txt")
+}
+
+/// A module of Linux-PAM itself (`pam_deny.so`, `pam_permit.so`,
+/// `pam_debug.so`), wherever the distribution puts it.
+pub fn system_module_path(name: &str) -> PathBuf {
     let mut candidates = Vec::new();
-    for root in ["/usr/lib", "/usr/lib64", "/lib"] {
-        candidates.push(Path::new(root).join("pam_wrapper/pam_matrix.so"));
+    for root in ["/usr/lib", "/usr/lib64", "/lib", "/lib64"] {
+        candidates.push(Path::new(root).join("security").join(name));
         if let Ok(entries) = fs::read_dir(root) {
             let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             dirs.sort();
-            candidates.extend(
-                dirs.into_iter()
-                    .map(|d| d.join("pam_wrapper/pam_matrix.so")),
-            );
+            candidates.extend(dirs.into_iter().map(|d| d.join("security").join(name)));
         }
     }
     candidates
         .into_iter()
         .find(|p| p.is_file())
-        .expect("pam_matrix.so not found: install libpam-wrapper (scripts/setup-deps)")
+        .unwrap_or_else(|| panic!("{name} not found: install libpam-modules"))
+}
+
+/// pam_wrapper's pam_matrix module, wherever the distribution puts it
+/// (`/usr/lib/<triplet>/pam_wrapper/pam_matrix.so` on Debian).
+pub fn pam_matrix_path() -> PathBuf {
+    pam_wrapper_module_path("pam_matrix.so")
+}
+
+/// One of pam_wrapper's test modules (`pam_matrix.so`, `pam_set_items.so`).
+pub fn pam_wrapper_module_path(name: &str) -> PathBuf {
+    let mut candidates = Vec::new();
+    for root in ["/usr/lib", "/usr/lib64", "/lib"] {
+        candidates.push(Path::new(root).join("pam_wrapper").join(name));
+        if let Ok(entries) = fs::read_dir(root) {
+            let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            dirs.sort();
+            candidates.extend(dirs.into_iter().map(|d| d.join("pam_wrapper").join(name)));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found: install libpam-wrapper (scripts/setup-deps)"))
 }
 
 /// What a program run by the harness did.
@@ -150,6 +210,11 @@ impl Outcome {
     /// Whether stdout or stderr contains `text`.
     pub fn shows(&self, text: &str) -> bool {
         self.stdout.contains(text) || self.stderr.contains(text)
+    }
+
+    /// How many times `text` occurs in stdout and stderr together.
+    pub fn count(&self, text: &str) -> usize {
+        self.stdout.matches(text).count() + self.stderr.matches(text).count()
     }
 
     /// Panics unless the program exited on its own with status 0 or 1 (a
@@ -182,6 +247,8 @@ struct UserSpec {
     /// `false`: in passdb but unknown to NSS.
     in_nss: bool,
     password: Option<String>,
+    /// The passwd GECOS field; the user name when not set.
+    gecos: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,19 +258,83 @@ struct GroupSpec {
     members: Vec<String>,
 }
 
+/// Which service file [`PamEnv`] writes. Every password stack ends with
+/// `account required pam_deadbolt.so`, so `acct_mgmt` works with it too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stack {
+    /// The auth and account lines of docs/reference.md, pam_matrix in place
+    /// of pam_unix.
+    #[default]
+    Login,
+    /// The password stack of pam-module/src/password.rs, pam_matrix storing:
+    ///
+    /// ```text
+    /// password requisite pam_deadbolt.so
+    /// password requisite pam_matrix.so passdb=...
+    /// password optional  pam_deadbolt.so commit
+    /// account  required  pam_deadbolt.so
+    /// ```
+    Password,
+    /// pam_deny.so as the storing module: it fails the preliminary pass, so
+    /// the change stops before any new password is asked for.
+    PasswordDeny,
+    /// pam_debug.so as the storing module, accepting the preliminary pass
+    /// and failing the update (`PAM_AUTHTOK_ERR`) after deadbolt approved
+    /// the new password. It prints its arguments as it runs.
+    PasswordStoreFails,
+    /// pam_set_items.so first, which copies the `PAM_OLDAUTHTOK` environment
+    /// variable into the item (as pam_unix would after asking for the
+    /// current password), and pam_permit.so storing. Nothing asks for the
+    /// old password.
+    PasswordOldFromEnv,
+}
+
+impl Stack {
+    fn asks_old_password(self) -> bool {
+        self == Stack::Password
+    }
+}
+
 /// Builds a [`PamEnv`]. By default the config has `[state] dir` pointing
-/// into the temporary directory and `[lockout] delay_mode = "none"`, and
-/// every deadbolt line of the service file has `nodelay`.
+/// into the temporary directory, `[lockout] delay_mode = "none"`, and a
+/// `[password]` naming the built checker and the shipped list with cheap
+/// argon2 parameters (see [`PamEnvBuilder::password`]); every deadbolt line
+/// of the service file has `nodelay`.
 #[derive(Debug, Default)]
 pub struct PamEnvBuilder {
     users: Vec<UserSpec>,
     groups: Vec<GroupSpec>,
     lockout: Vec<(String, String)>,
     state: Vec<(String, String)>,
+    password: Vec<(String, String)>,
+    unset_password: Vec<String>,
     extra_toml: String,
     raw_config: Option<String>,
     module_args: Vec<String>,
     keep_delay: bool,
+    stack: Stack,
+}
+
+/// The `[password]` keys every generated config starts with: the built
+/// checker, the shipped list, and argon2id at 64 KiB and 1 pass, so a
+/// history entry costs well under a millisecond.
+fn default_password_keys() -> Vec<(String, String)> {
+    vec![
+        (
+            "checker".to_owned(),
+            toml_string(
+                &target_dir()
+                    .join("debug/deadbolt-pwcheck")
+                    .to_string_lossy(),
+            ),
+        ),
+        (
+            "lists".to_owned(),
+            format!("[{}]", toml_string(&common_list_path().to_string_lossy())),
+        ),
+        ("hash_memory_kib".to_owned(), "64".to_owned()),
+        ("hash_iterations".to_owned(), "1".to_owned()),
+    ]
 }
 
 fn set_key(list: &mut Vec<(String, String)>, key: &str, value: &str) {
@@ -237,7 +368,20 @@ impl PamEnvBuilder {
             gid: id,
             in_nss: true,
             password: Some(password.to_owned()),
+            gecos: None,
         });
+        self
+    }
+
+    /// Sets the passwd GECOS field (the real name, "Alice Liddell,Room 1,,")
+    /// of a user added before.
+    pub fn gecos(mut self, user: &str, gecos: &str) -> Self {
+        let spec = self
+            .users
+            .iter_mut()
+            .find(|u| u.name == user)
+            .unwrap_or_else(|| panic!("gecos for {user}, who was not added"));
+        spec.gecos = Some(gecos.to_owned());
         self
     }
 
@@ -249,6 +393,7 @@ impl PamEnvBuilder {
             gid: 0,
             in_nss: true,
             password: Some(password.to_owned()),
+            gecos: None,
         });
         self
     }
@@ -262,6 +407,7 @@ impl PamEnvBuilder {
             gid: u32::MAX,
             in_nss: false,
             password: Some(password.to_owned()),
+            gecos: None,
         });
         self
     }
@@ -289,7 +435,28 @@ impl PamEnvBuilder {
         self
     }
 
-    /// TOML appended after `[lockout]` and `[state]` (e.g. `[[policy]]` tables).
+    /// Sets `key = value` in `[password]`; `value` is TOML (`"2"`,
+    /// `"\"90d\""`, `"[]"`). Replaces a default key of the same name.
+    pub fn password(mut self, key: &str, value: &str) -> Self {
+        set_key(&mut self.password, key, value);
+        self
+    }
+
+    /// Leaves `key` out of `[password]`, so its compiled default applies
+    /// (e.g. `hash_memory_kib`, which the harness sets low).
+    pub fn unset_password(mut self, key: &str) -> Self {
+        self.unset_password.push(key.to_owned());
+        self
+    }
+
+    /// The service file to write (the login stack by default).
+    pub fn stack(mut self, stack: Stack) -> Self {
+        self.stack = stack;
+        self
+    }
+
+    /// TOML appended after `[lockout]`, `[state]` and `[password]` (e.g.
+    /// `[[policy]]` tables).
     pub fn toml(mut self, text: &str) -> Self {
         self.extra_toml.push_str(text);
         self.extra_toml.push('\n');
@@ -349,7 +516,10 @@ impl PamEnvBuilder {
             };
             passwd_text.push_str(&format!(
                 "{}:x:{}:{}:{}:{home}:/bin/sh\n",
-                u.name, u.uid, u.gid, u.name
+                u.name,
+                u.uid,
+                u.gid,
+                u.gecos.as_deref().unwrap_or(&u.name)
             ));
             let primary_taken = self.groups.iter().any(|g| g.name == u.name);
             if !primary_taken {
@@ -371,7 +541,7 @@ impl PamEnvBuilder {
         }
         fs::write(&passdb, passdb_text).expect("write passdb");
 
-        let env = PamEnv {
+        let mut env = PamEnv {
             root,
             service_dir,
             passwd,
@@ -386,11 +556,15 @@ impl PamEnvBuilder {
                     .chain(self.module_args)
                     .collect()
             },
+            stack: self.stack,
+            config_parts: None,
             _dir: dir,
         };
 
-        let config_text = match self.raw_config {
-            Some(raw) => raw.replace("@STATE_DIR@", &env.state_dir.to_string_lossy()),
+        match self.raw_config {
+            Some(raw) => {
+                env.write_config(&raw.replace("@STATE_DIR@", &env.state_dir.to_string_lossy()))
+            }
             None => {
                 let mut lockout = vec![("delay_mode".to_owned(), "\"none\"".to_owned())];
                 for (k, v) in self.lockout {
@@ -403,24 +577,56 @@ impl PamEnvBuilder {
                 for (k, v) in self.state {
                     set_key(&mut state, &k, &v);
                 }
-                let mut text = String::from("[lockout]\n");
-                for (k, v) in lockout {
-                    text.push_str(&format!("{k} = {v}\n"));
+                let mut password = default_password_keys();
+                for (k, v) in self.password {
+                    set_key(&mut password, &k, &v);
                 }
-                text.push_str("\n[state]\n");
-                for (k, v) in state {
-                    text.push_str(&format!("{k} = {v}\n"));
-                }
-                if !self.extra_toml.is_empty() {
-                    text.push('\n');
-                    text.push_str(&self.extra_toml);
-                }
-                text
+                password.retain(|(k, _)| !self.unset_password.contains(k));
+                env.config_parts = Some(ConfigParts {
+                    lockout,
+                    state,
+                    password,
+                    extra_toml: self.extra_toml,
+                });
+                env.rewrite_config();
             }
-        };
-        env.write_config(&config_text);
+        }
         env.write_service(None);
         env
+    }
+}
+
+/// The pieces of a generated config, kept so a test can change one key and
+/// write the file again ([`PamEnv::set_password_key`]).
+#[derive(Debug, Clone)]
+struct ConfigParts {
+    lockout: Vec<(String, String)>,
+    state: Vec<(String, String)>,
+    password: Vec<(String, String)>,
+    extra_toml: String,
+}
+
+impl ConfigParts {
+    fn text(&self) -> String {
+        let mut text = String::new();
+        for (table, keys) in [
+            ("lockout", &self.lockout),
+            ("state", &self.state),
+            ("password", &self.password),
+        ] {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!("[{table}]\n"));
+            for (k, v) in keys {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        if !self.extra_toml.is_empty() {
+            text.push('\n');
+            text.push_str(&self.extra_toml);
+        }
+        text
     }
 }
 
@@ -435,6 +641,9 @@ pub struct PamEnv {
     state_dir: PathBuf,
     config: PathBuf,
     module_args: Vec<String>,
+    stack: Stack,
+    /// `None` for a raw config.
+    config_parts: Option<ConfigParts>,
     _dir: tempfile::TempDir,
 }
 
@@ -466,9 +675,34 @@ impl PamEnv {
         fs::write(&self.config, text).expect("write deadbolt.toml");
     }
 
-    /// Writes the service file: the default stack of docs/reference.md with
-    /// pam_matrix in place of pam_unix, or `custom` verbatim (`@MODULE@`,
-    /// `@MATRIX@` and `@ARGS@` replaced).
+    fn rewrite_config(&self) {
+        let parts = self
+            .config_parts
+            .as_ref()
+            .expect("a generated config, not a raw one");
+        self.write_config(&parts.text());
+    }
+
+    /// Sets `key = value` in `[password]` (as [`PamEnvBuilder::password`])
+    /// and writes the config again; the next PAM call reads it.
+    pub fn set_password_key(&mut self, key: &str, value: &str) {
+        let parts = self
+            .config_parts
+            .as_mut()
+            .expect("a generated config, not a raw one");
+        set_key(&mut parts.password, key, value);
+        self.rewrite_config();
+    }
+
+    /// The config file as written.
+    pub fn config_text(&self) -> String {
+        fs::read_to_string(&self.config).expect("read deadbolt.toml")
+    }
+
+    /// Writes the service file: the [`Stack`] chosen at build time (by
+    /// default the stack of docs/reference.md with pam_matrix in place of
+    /// pam_unix), or `custom` verbatim (`@MODULE@`, `@MATRIX@` and `@ARGS@`
+    /// replaced).
     pub fn write_service(&self, custom: Option<&str>) {
         let module = module_path_unchecked();
         let matrix = pam_matrix_path();
@@ -486,19 +720,42 @@ impl PamEnv {
             None => {
                 let m = module.display();
                 let x = matrix.display();
-                format!(
-                    "auth     required                {m} preauth {args}\n\
-                     auth     [success=1 default=bad] {x} {matrix_args}\n\
-                     auth     [default=die]           {m} authfail {args}\n\
-                     auth     sufficient              {m} authsucc {args}\n\
-                     account  required                {m} {args}\n"
-                )
+                let password_lines = |store: String| {
+                    format!(
+                        "password requisite {m} {args}\n\
+                         password requisite {store}\n\
+                         password optional  {m} commit {args}\n\
+                         account  required  {m} {args}\n"
+                    )
+                };
+                match self.stack {
+                    Stack::Login => format!(
+                        "auth     required                {m} preauth {args}\n\
+                         auth     [success=1 default=bad] {x} {matrix_args}\n\
+                         auth     [default=die]           {m} authfail {args}\n\
+                         auth     sufficient              {m} authsucc {args}\n\
+                         account  required                {m} {args}\n"
+                    ),
+                    Stack::Password => password_lines(format!("{x} {matrix_args}")),
+                    Stack::PasswordDeny => {
+                        password_lines(system_module_path("pam_deny.so").display().to_string())
+                    }
+                    Stack::PasswordStoreFails => password_lines(format!(
+                        "{} prechauthtok=success chauthtok=authtok_err",
+                        system_module_path("pam_debug.so").display()
+                    )),
+                    Stack::PasswordOldFromEnv => format!(
+                        "password optional  {}\n{}",
+                        pam_wrapper_module_path("pam_set_items.so").display(),
+                        password_lines(system_module_path("pam_permit.so").display().to_string())
+                    ),
+                }
             }
         };
         fs::write(self.service_file(), text).expect("write the service file");
     }
 
-    fn pam_command(&self, user: &str, ops: &[&str]) -> Command {
+    fn pam_command(&self, user: &str, ops: &[&str], envs: &[(&str, &str)]) -> Command {
         // Fail now, with a clear message, if the module was not built.
         module_path();
         let mut cmd = Command::new("pamtester");
@@ -510,6 +767,8 @@ impl PamEnv {
             .env("NSS_WRAPPER_GROUP", &self.group)
             .env_remove("PAM_WRAPPER_KEEP_DIR")
             .env_remove("DEADBOLT_CONFIG")
+            .env_remove("PAM_OLDAUTHTOK")
+            .envs(envs.iter().copied())
             .current_dir(&self.root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -526,9 +785,14 @@ impl PamEnv {
     /// choosing the letter from its pid, and two processes starting at the
     /// same instant can pick the same one and read each other's service file.
     pub fn start_pamtester(&self, user: &str, ops: &[&str]) -> Running {
+        self.start_pamtester_with(user, ops, &[])
+    }
+
+    /// [`PamEnv::start_pamtester`] with more environment variables.
+    pub fn start_pamtester_with(&self, user: &str, ops: &[&str], envs: &[(&str, &str)]) -> Running {
         let lock = StartupLock::take();
         let mut child = self
-            .pam_command(user, ops)
+            .pam_command(user, ops, envs)
             .spawn()
             .expect("start pamtester (install it with scripts/setup-deps)");
         let stderr = child.stderr.take().expect("pamtester's stderr");
@@ -587,6 +851,47 @@ impl PamEnv {
     /// The account phase alone (as after an SSH key login).
     pub fn acct_mgmt(&self, user: &str) -> Outcome {
         self.pamtester(user, &["acct_mgmt"], "")
+    }
+
+    /// `pamtester -v SERVICE user chauthtok` with exactly these bytes as its
+    /// input, one answer a line (see [`PamEnv::change_password`] for the
+    /// prompts of each [`Stack`]).
+    pub fn chauthtok(&self, user: &str, stdin: impl AsRef<[u8]>) -> Outcome {
+        let mut running = self.start_pamtester(user, &["chauthtok"]);
+        running.send_bytes(stdin.as_ref());
+        running.wait()
+    }
+
+    /// A password change by `pamtester chauthtok` (as root, like `passwd
+    /// USER` run by root), trying `attempts` in turn; returns how it ended.
+    ///
+    /// The input is built for the stack: with [`Stack::Password`],
+    /// `current` answers pam_matrix's "Old password: " (it must be the
+    /// password in pam_matrix's file); with [`Stack::PasswordOldFromEnv`] it
+    /// becomes `PAM_OLDAUTHTOK`; other stacks ignore it. Then each attempt
+    /// but the last answers one "New password: " (a refused password is not
+    /// asked again); the last is given four times: "New password: ",
+    /// "Retype new password: ", and pam_matrix's own "New Password :" and
+    /// "Verify New Password :". Extra lines are never read.
+    pub fn change_password(&self, user: &str, current: &str, attempts: &[&str]) -> Outcome {
+        self.change_password_bytes(
+            user,
+            current,
+            &attempts.iter().map(|a| a.as_bytes()).collect::<Vec<_>>(),
+        )
+    }
+
+    /// [`PamEnv::change_password`] with attempts that need not be UTF-8.
+    pub fn change_password_bytes(&self, user: &str, current: &str, attempts: &[&[u8]]) -> Outcome {
+        let input = change_input(self.stack, current, attempts);
+        let envs: &[(&str, &str)] = if self.stack == Stack::PasswordOldFromEnv {
+            &[("PAM_OLDAUTHTOK", current)]
+        } else {
+            &[]
+        };
+        let mut running = self.start_pamtester_with(user, &["chauthtok"], envs);
+        running.send_bytes(&input);
+        running.wait()
     }
 
     /// `n` logins with a wrong password, each of which must be refused
@@ -716,6 +1021,64 @@ impl PamEnv {
             .expect("seed failures");
     }
 
+    /// Changes a user's state through the core store, as the module or
+    /// deadboltctl would (e.g. a password change dated long ago).
+    pub fn seed_state(&self, user: &str, change: impl FnOnce(&mut UserState)) {
+        let name = UserName::parse(user).expect("a valid user name");
+        let store = StateStore::open_or_create(&self.state_dir).expect("open the state store");
+        store
+            .update(&name, Timestamp::now(), |state| {
+                change(state);
+                true
+            })
+            .expect("seed the state");
+    }
+
+    /// A user's state as the core store reads it; `None` when there is no
+    /// state file. Panics when the file does not decode.
+    pub fn load_state(&self, user: &str) -> Option<UserState> {
+        let name = UserName::parse(user).expect("a valid user name");
+        let store = StateStore::open_existing(&self.state_dir).expect("open the state store");
+        match store.load(&name).expect("load the state") {
+            Loaded::Present(state) => Some(state),
+            Loaded::Absent => None,
+            Loaded::Corrupt(why) => panic!("the state of {user} does not decode: {why}"),
+        }
+    }
+
+    /// The PHC strings of a user's password history, oldest first.
+    pub fn history_phc(&self, user: &str) -> Vec<String> {
+        self.load_state(user)
+            .map(|state| state.password_history.into_iter().map(|r| r.phc).collect())
+            .unwrap_or_default()
+    }
+
+    /// The password pam_matrix holds for `user` now (it writes the new one
+    /// after a successful change), `None` when the user has no line.
+    pub fn passdb_password(&self, user: &str) -> Option<String> {
+        let text = fs::read_to_string(&self.passdb).expect("read passdb");
+        text.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            (fields.next() == Some(user)).then(|| fields.next().unwrap_or("").to_owned())
+        })
+    }
+
+    /// Every byte of every file under the state directory (dot files and
+    /// files set aside included), for looking for what must never be there.
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let mut paths = Vec::new();
+        walk(&self.state_dir, &self.state_dir, &mut paths);
+        paths.sort();
+        let mut all = Vec::new();
+        for rel in paths {
+            let path = self.state_dir.join(rel);
+            if path.is_file() {
+                all.extend(fs::read(&path).unwrap_or_default());
+            }
+        }
+        all
+    }
+
     /// Makes the temporary directory and the config readable by other users
     /// (for running deadboltctl as someone else); the state directory stays 0700.
     pub fn open_to_others(&self) {
@@ -724,6 +1087,31 @@ impl PamEnv {
         fs::set_permissions(&self.passwd, fs::Permissions::from_mode(0o644)).expect("chmod");
         fs::set_permissions(&self.group, fs::Permissions::from_mode(0o644)).expect("chmod");
     }
+}
+
+/// The input of a password change: see [`PamEnv::change_password`].
+fn change_input(stack: Stack, current: &str, attempts: &[&[u8]]) -> Vec<u8> {
+    let mut input = Vec::new();
+    if stack.asks_old_password() {
+        input.extend_from_slice(current.as_bytes());
+        input.push(b'\n');
+    }
+    if let Some((last, refused)) = attempts.split_last() {
+        for attempt in refused {
+            input.extend_from_slice(attempt);
+            input.push(b'\n');
+        }
+        for _ in 0..4 {
+            input.extend_from_slice(last);
+            input.push(b'\n');
+        }
+    }
+    input
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn module_path_unchecked() -> PathBuf {
@@ -780,9 +1168,14 @@ impl Running {
     /// empty `input` makes the conversation fail at once). Only the first
     /// call writes anything.
     pub fn send(&mut self, input: &str) {
+        self.send_bytes(input.as_bytes());
+    }
+
+    /// [`Running::send`] with bytes that need not be UTF-8.
+    pub fn send_bytes(&mut self, input: &[u8]) {
         if let Some(mut stdin) = self.stdin.take() {
             // pamtester may exit before reading everything: ignore a broken pipe.
-            let _ = stdin.write_all(input.as_bytes());
+            let _ = stdin.write_all(input);
         }
     }
 
