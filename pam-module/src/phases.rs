@@ -7,7 +7,9 @@ use deadbolt_core::password::{format_date, Ageing};
 use deadbolt_core::store::Loaded;
 use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserState};
 use pam::constants::PamResultCode;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,12 +70,47 @@ fn clean(text: &str) -> String {
 
 /// The configuration for this call: the file (or the compiled defaults when
 /// it is unusable, loudly) with the module arguments on top.
-pub(crate) fn load_config(args: &[&str]) -> (Config, Vec<String>) {
-    let split = split_module_args(args);
-    let path = split
-        .conf
-        .unwrap_or_else(|| Path::new(DEFAULT_CONFIG_PATH).to_owned());
-    let mut config = match Config::load(&path) {
+/// Which version of a file a cached parse belongs to.
+#[derive(Clone, PartialEq, Eq)]
+struct FileVersion {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified_ns: i128,
+}
+
+impl FileVersion {
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileVersion {
+            path: path.to_owned(),
+            device: meta.dev(),
+            inode: meta.ino(),
+            size: meta.size(),
+            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        })
+    }
+}
+
+/// One login calls the module three times or more (preauth, authsucc, the
+/// account phase): the file is parsed once for all of them, and parsed again
+/// as soon as it changes.
+static PARSED: Mutex<Option<(FileVersion, Config)>> = Mutex::new(None);
+
+/// The file's configuration, or the compiled defaults when it is unusable,
+/// logged loudly (once per version of the file).
+fn parsed_config(path: &Path) -> Config {
+    let version = FileVersion::of(path);
+    let mut cache = PARSED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let (Some(version), Some((cached_version, config))) = (&version, cache.as_ref()) {
+        if version == cached_version {
+            return config.clone();
+        }
+    }
+    let config = match Config::load(path) {
         Ok(config) => config,
         Err(err) => {
             log::error(&format!(
@@ -82,6 +119,16 @@ pub(crate) fn load_config(args: &[&str]) -> (Config, Vec<String>) {
             Config::default()
         }
     };
+    *cache = version.map(|version| (version, config.clone()));
+    config
+}
+
+pub(crate) fn load_config(args: &[&str]) -> (Config, Vec<String>) {
+    let split = split_module_args(args);
+    let path = split
+        .conf
+        .unwrap_or_else(|| Path::new(DEFAULT_CONFIG_PATH).to_owned());
+    let mut config = parsed_config(&path);
     let mut modes = Vec::new();
     for arg in split.rest {
         let (key, value) = match arg.split_once('=') {
