@@ -149,7 +149,8 @@ fn update(
 ) -> PamResultCode {
     let enforced = !caller_is_root || changer.policy.enforce_for_root;
     let old = match pamh.get_item::<OldAuthTok>() {
-        Ok(Some(token)) => Some(token.to_owned_secret()),
+        // Empty: no old password to compare (a module may zero it once checked).
+        Ok(Some(token)) if !token.as_bytes().is_empty() => Some(token.to_owned_secret()),
         _ => None,
     };
     for _ in 0..changer.policy.retry.max(1) {
