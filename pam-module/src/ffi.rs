@@ -186,8 +186,22 @@ pub fn has_mark(pamh: &PamHandle, key: &'static str) -> bool {
 /// The value stored by [`set_mark`]: its presence is the whole message.
 pub struct Mark;
 
-/// Set once the password phase approved the new password, for `commit`.
-pub const APPROVED_CHANGE: &str = "pam_deadbolt_approved_change";
+/// Where the password phase keeps the new password it approved, for
+/// `commit` to check that the storing module stored that one. libpam drops
+/// it (and [`Secret`] zeroes it) at pam_end.
+const APPROVED_PASSWORD: &str = "pam_deadbolt_approved_password";
+
+/// Keeps the approved new password for the rest of this transaction.
+pub fn set_approved(pamh: &mut PamHandle, password: Secret) -> Result<(), PamResultCode> {
+    pamh.set_data(APPROVED_PASSWORD, Box::new(password))
+}
+
+/// The new password the password phase approved in this transaction.
+pub fn approved(pamh: &PamHandle) -> Option<&Secret> {
+    // SAFETY: only `set_approved` stores data under this key, always a
+    // `Secret`, the type `get_data` is told to expect.
+    unsafe { pamh.get_data::<Secret>(APPROVED_PASSWORD) }.ok()
+}
 /// Set once the user was told why the account refuses logins, so later
 /// calls in the same transaction do not say it again.
 pub const TOLD_WHY: &str = "pam_deadbolt_told_why";

@@ -91,8 +91,10 @@ pub fn chauthtok(
     let now = Timestamp::now();
     let caller_is_root = nix::unistd::getuid().is_root();
     if args.contains(&"commit") {
-        if flags & PAM_UPDATE_AUTHTOK != 0 && ffi::has_mark(pamh, ffi::APPROVED_CHANGE) {
-            commit(pamh, &changer, now);
+        if flags & PAM_UPDATE_AUTHTOK != 0 {
+            if let Some(approved) = ffi::approved(pamh) {
+                commit(pamh, approved, &changer, now);
+            }
         }
         return PamResultCode::PAM_SUCCESS;
     }
@@ -189,7 +191,7 @@ fn update(
             }
             code => return code,
         }
-        if let Err(code) = ffi::set_mark(pamh, ffi::APPROVED_CHANGE) {
+        if let Err(code) = ffi::set_approved(pamh, new) {
             return code;
         }
         return PamResultCode::PAM_SUCCESS;
@@ -323,13 +325,26 @@ fn strength(changer: &Changer, new: &Secret) -> Vec<String> {
 }
 
 /// The storing module succeeded: keep the new password's hash and the time.
-fn commit(pamh: &PamHandle, changer: &Changer, now: Timestamp) {
+fn commit(pamh: &PamHandle, approved: &Secret, changer: &Changer, now: Timestamp) {
+    let stored = pamh.get_item::<pam::items::AuthTok>().ok().flatten();
+    if stored
+        .as_ref()
+        .is_some_and(|token| token.as_bytes() != approved.as_bytes())
+    {
+        // The storing module asked for a password of its own: the stack
+        // lacks `use_authtok`, and the password it stored was never judged.
+        log::error(&format!(
+            "password of {} changed to one deadbolt did not judge: give the storing \
+             module use_authtok",
+            changer.name
+        ));
+    }
     let remember = changer.policy.rules.remember;
     let phc = if remember == 0 {
         None
     } else {
-        match pamh.get_item::<pam::items::AuthTok>() {
-            Ok(Some(token)) => match changer.policy.hash.hash(token.as_bytes()) {
+        match stored {
+            Some(token) => match changer.policy.hash.hash(token.as_bytes()) {
                 Ok(phc) => Some(phc),
                 Err(err) => {
                     log::error(&format!("history of {} not kept: {err}", changer.name));
