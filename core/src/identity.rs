@@ -26,10 +26,27 @@ pub fn lookup(name: &str) -> Option<Account> {
 /// Whether `user` (whose primary group is `primary_gid`) belongs to the group
 /// named `group`, as primary or supplementary member.
 pub fn is_member(user: &str, primary_gid: u32, group: &str) -> bool {
-    let Some(gid) = group_gid(group) else {
-        return false;
-    };
-    group_ids(user, primary_gid).contains(&gid)
+    Membership::of(user, primary_gid).contains(group)
+}
+
+/// A user's groups, looked up once and asked about many group names: one
+/// login checks every `[[policy]]` and `admin_group`.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    gids: Vec<u32>,
+}
+
+impl Membership {
+    pub fn of(user: &str, primary_gid: u32) -> Self {
+        Membership {
+            gids: group_ids(user, primary_gid),
+        }
+    }
+
+    /// Whether the group named `group` is one of them.
+    pub fn contains(&self, group: &str) -> bool {
+        group_gid(group).is_some_and(|gid| self.gids.contains(&gid))
+    }
 }
 
 /// The gid of the group named `group`.

@@ -73,8 +73,8 @@ pub fn chauthtok(
         // Not an account of this host: the storing module will say so.
         return PamResultCode::PAM_IGNORE;
     };
-    let policy =
-        config.effective_password(|group| identity::is_member(name.as_str(), account.gid, group));
+    let membership = identity::Membership::of(name.as_str(), account.gid);
+    let policy = config.effective_password(|group| membership.contains(group));
     let state = StateStore::open_existing(&config.state.dir)
         .ok()
         .and_then(|store| match store.load(&name) {

@@ -193,14 +193,14 @@ pub fn decide(request: &Request) -> Verdict {
     let Some(account) = identity::lookup(name.as_str()) else {
         return unknown_user(request, &config, &name);
     };
-    let policy =
-        config.effective_lockout(|group| identity::is_member(name.as_str(), account.gid, group));
+    let membership = identity::Membership::of(name.as_str(), account.gid);
+    let policy = config.effective_lockout(|group| membership.contains(group));
     let exempt = !policy.even_deny_root
         && (account.uid == 0
             || policy
                 .admin_group
                 .as_deref()
-                .is_some_and(|g| identity::is_member(name.as_str(), account.gid, g)));
+                .is_some_and(|g| membership.contains(g)));
     let subject = Subject {
         name,
         account,
@@ -214,9 +214,7 @@ pub fn decide(request: &Request) -> Verdict {
         Phase::AuthSucc => authsucc(request, &subject, store_dir),
         Phase::Account => {
             let ageing = config
-                .effective_password(|group| {
-                    identity::is_member(subject.name.as_str(), subject.account.gid, group)
-                })
+                .effective_password(|group| membership.contains(group))
                 .ageing;
             account_phase(request, &subject, &ageing, store_dir)
         }

@@ -148,6 +148,9 @@ fn header_time(text: &str) -> Option<i64> {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    if !text.is_ascii() {
+        return None;
+    }
     let month = MONTHS.iter().position(|m| *m == &text[..3])? as u32 + 1;
     let day: u32 = text[4..6].trim().parse().ok()?;
     let clock: Vec<i64> = text[7..]
@@ -236,6 +239,8 @@ struct Syslog {
     received: mpsc::Receiver<Vec<u8>>,
     reader: Option<thread::JoinHandle<()>>,
     marks: u64,
+    /// Passwords the tests type: no datagram may hold one.
+    secrets: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -276,6 +281,7 @@ impl Syslog {
             received,
             reader: Some(reader),
             marks: 0,
+            secrets: Vec::new(),
             _dir: dir,
         };
         let probe = log.command(&["true"]).output();
@@ -292,6 +298,11 @@ impl Syslog {
         }
         assert!(log.take().is_empty(), "the probe logged something");
         Some(log)
+    }
+
+    /// Checks every datagram received from now on for `password`.
+    fn never_log(&mut self, password: &str) {
+        self.secrets.push(password.to_owned());
     }
 
     /// `program args...` in a mount namespace where `/dev/log` is the socket.
@@ -370,9 +381,15 @@ impl Syslog {
             lines,
             raw,
         };
+        for secret in &self.secrets {
+            run.assert_never_logged(secret);
+        }
         for line in &run.lines {
             // Everything this program logged, and only it: same process.
             assert_eq!(line.pid, pid, "a line from another process\n{run}");
+            if line.tag == "pam_deadbolt" || line.tag == "deadboltctl" {
+                assert_eq!(line.facility(), 10, "not authpriv: {line}\n{run}");
+            }
             // When: the header's time is that of the run, to the second.
             assert!(
                 (started - 1..=ended + 1).contains(&line.time),
@@ -416,10 +433,6 @@ impl Syslog {
             .env_remove("PAM_OLDAUTHTOK")
             .current_dir(env.root());
         nss_env(&mut cmd, env);
-        self.pamtester_run(cmd, stdin)
-    }
-
-    fn pamtester_run(&mut self, cmd: Command, stdin: &str) -> Run {
         let run = self.run(cmd, stdin.as_bytes());
         run.out.assert_exited_normally();
         run
