@@ -13,6 +13,11 @@ pub struct Actor {
     /// The login name of the real uid, when NSS knows it.
     pub name: Option<String>,
     pub sudo_user: Option<String>,
+    /// The terminal on standard input, when there is one.
+    pub tty: Option<String>,
+    /// The SSH client's address (`SSH_CONNECTION`'s first field): a hint
+    /// like `SUDO_USER`, so it is cleaned and bounded the same way.
+    pub ssh_from: Option<String>,
 }
 
 /// The longest `SUDO_USER` value logged, in bytes.
@@ -26,43 +31,76 @@ impl Actor {
             .ok()
             .flatten()
             .map(|u| u.name);
-        Actor::new(uid.as_raw(), name, std::env::var_os("SUDO_USER"))
+        let mut actor = Actor::new(uid.as_raw(), name, std::env::var_os("SUDO_USER"));
+        actor.tty = nix::unistd::ttyname(std::io::stdin())
+            .ok()
+            .map(|path| bounded(&path.to_string_lossy()));
+        actor.ssh_from = std::env::var_os("SSH_CONNECTION")
+            .and_then(|raw| {
+                raw.to_string_lossy()
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_owned)
+            })
+            .map(|addr| bounded(&addr))
+            .filter(|s| !s.is_empty());
+        actor
     }
 
     pub fn new(uid: u32, name: Option<String>, sudo_user: Option<std::ffi::OsString>) -> Actor {
         let sudo_user = sudo_user
-            .map(|raw| {
-                let mut text = one_line(&raw.to_string_lossy()).replace(' ', "?");
-                if text.len() > MAX_SUDO_USER {
-                    let mut end = MAX_SUDO_USER;
-                    while !text.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    text.truncate(end);
-                    text.push_str("...");
-                }
-                text
-            })
+            .map(|raw| bounded(&raw.to_string_lossy()))
             .filter(|s| !s.is_empty());
         Actor {
             uid,
             name: name.map(|n| one_line(&n)),
             sudo_user,
+            tty: None,
+            ssh_from: None,
         }
     }
 }
 
+/// One line, no spaces, at most [`MAX_SUDO_USER`] bytes: a value from the
+/// environment cannot forge or flood a log line.
+fn bounded(raw: &str) -> String {
+    let mut text = one_line(raw).replace(' ', "?");
+    if text.len() > MAX_SUDO_USER {
+        let mut end = MAX_SUDO_USER;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
 impl fmt::Display for Actor {
-    /// `root (uid 0, SUDO_USER=bob)`, `alice (uid 1000)`, `uid 4242 (uid 4242)`.
+    /// `root (uid 0, SUDO_USER=bob, tty=/dev/pts/1, from=192.0.2.9)`,
+    /// `alice (uid 1000)`, `uid 4242`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut details = Vec::new();
         match &self.name {
-            Some(name) => write!(f, "{name} (uid {}", self.uid)?,
-            None => write!(f, "uid {} (uid {}", self.uid, self.uid)?,
+            Some(name) => {
+                write!(f, "{name}")?;
+                details.push(format!("uid {}", self.uid));
+            }
+            None => write!(f, "uid {}", self.uid)?,
         }
         if let Some(sudo_user) = &self.sudo_user {
-            write!(f, ", SUDO_USER={sudo_user}")?;
+            details.push(format!("SUDO_USER={sudo_user}"));
         }
-        f.write_str(")")
+        if let Some(tty) = &self.tty {
+            details.push(format!("tty={tty}"));
+        }
+        if let Some(from) = &self.ssh_from {
+            details.push(format!("from={from}"));
+        }
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -93,7 +131,14 @@ mod tests {
         let alice = Actor::new(1000, Some("alice".into()), None);
         assert_eq!(alice.to_string(), "alice (uid 1000)");
         let nameless = Actor::new(4242, None, Some(OsString::new()));
-        assert_eq!(nameless.to_string(), "uid 4242 (uid 4242)");
+        assert_eq!(nameless.to_string(), "uid 4242");
+        let mut remote = Actor::new(0, Some("root".into()), None);
+        remote.tty = Some("/dev/pts/3".into());
+        remote.ssh_from = Some("192.0.2.9".into());
+        assert_eq!(
+            remote.to_string(),
+            "root (uid 0, tty=/dev/pts/3, from=192.0.2.9)"
+        );
     }
 
     #[test]

@@ -202,6 +202,8 @@ pub fn approved(pamh: &PamHandle) -> Option<&Secret> {
     // `Secret`, the type `get_data` is told to expect.
     unsafe { pamh.get_data::<Secret>(APPROVED_PASSWORD) }.ok()
 }
+/// Set once preauth refused the account (and logged why).
+pub const REFUSED: &str = "pam_deadbolt_refused";
 /// Set once the user was told why the account refuses logins, so later
 /// calls in the same transaction do not say it again.
 pub const TOLD_WHY: &str = "pam_deadbolt_told_why";

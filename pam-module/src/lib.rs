@@ -60,7 +60,17 @@ impl PamHooks for Deadbolt {
             Ok(user) => user,
             Err(code) => return code,
         };
-        password::chauthtok(pamh, &user, &args, flags)
+        let (service, rhost, tty) = origin_items(pamh);
+        let origin = format!(
+            "{} uid={}",
+            phases::origin(
+                service.as_deref().unwrap_or(""),
+                rhost.as_deref().unwrap_or(""),
+                tty.as_deref().unwrap_or("")
+            ),
+            nix::unistd::getuid()
+        );
+        password::chauthtok(pamh, &user, &origin, &args, flags)
     }
 
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
@@ -86,6 +96,15 @@ fn item_text(item: Option<&CStr>) -> Option<String> {
     item.map(|c| String::from_utf8_lossy(c.to_bytes()).into_owned())
 }
 
+/// PAM_SERVICE, PAM_RHOST and PAM_TTY: where a request comes from.
+fn origin_items(pamh: &PamHandle) -> (Option<String>, Option<String>, Option<String>) {
+    (
+        item_text(pamh.get_item::<Service>().ok().flatten().map(|s| s.0)),
+        item_text(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0)),
+        item_text(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0)),
+    )
+}
+
 /// The user name as raw bytes: checked by the caller, never trusted here.
 fn user_name(pamh: &mut PamHandle) -> Result<Vec<u8>, PamResultCode> {
     match pamh.get_item::<User>()? {
@@ -105,9 +124,7 @@ fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> Pam
         Ok(user) => user,
         Err(code) => return code,
     };
-    let service = item_text(pamh.get_item::<Service>().ok().flatten().map(|s| s.0));
-    let rhost = item_text(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0));
-    let tty = item_text(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0));
+    let (service, rhost, tty) = origin_items(pamh);
     // Only whether a password was typed matters; the token itself is never read.
     let password_given = matches!(pamh.get_item::<AuthTok>(), Ok(Some(_)));
     let request = Request {
@@ -117,6 +134,7 @@ fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> Pam
         rhost: rhost.as_deref().unwrap_or(""),
         tty: tty.as_deref().unwrap_or(""),
         password_given,
+        refused_earlier: ffi::has_mark(pamh, ffi::REFUSED),
         args,
         now: deadbolt_core::Timestamp::now(),
     };
@@ -126,6 +144,9 @@ fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> Pam
         warning,
         delay,
     } = phases::decide(&request);
+    if phase == Phase::PreAuth && code != PamResultCode::PAM_SUCCESS {
+        let _ = ffi::set_mark(pamh, ffi::REFUSED);
+    }
     let quiet = flags & PAM_SILENT != 0;
     // preauth, authfail and authsucc run in one transaction: say why the
     // account is refused once, not at every step.

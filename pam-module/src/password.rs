@@ -53,11 +53,14 @@ struct Changer {
     policy: EffectivePassword,
     state: Option<UserState>,
     store_dir: std::path::PathBuf,
+    /// Service, rhost, tty and the caller's uid, for the log.
+    origin: String,
 }
 
 pub fn chauthtok(
     pamh: &mut PamHandle,
     user: &[u8],
+    origin: &str,
     args: &[&str],
     flags: PamFlag,
 ) -> PamResultCode {
@@ -87,6 +90,7 @@ pub fn chauthtok(
         policy,
         state,
         store_dir: config.state.dir.clone(),
+        origin: origin.to_owned(),
     };
     let now = Timestamp::now();
     let caller_is_root = nix::unistd::getuid().is_root();
@@ -135,8 +139,8 @@ fn prelim(
             ),
         );
         log::notice(&format!(
-            "password change of {} refused: min_age not reached",
-            changer.name
+            "password change of {} refused: min_age not reached ({})",
+            changer.name, changer.origin
         ));
         return PamResultCode::PAM_AUTHTOK_ERR;
     }
@@ -168,9 +172,10 @@ fn update(
             }
             if enforced {
                 log::info(&format!(
-                    "new password for {} refused: {} rule(s) broken",
+                    "new password for {} refused: {} rule(s) broken ({})",
                     changer.name,
-                    reasons.len()
+                    reasons.len(),
+                    changer.origin
                 ));
                 ffi::clear_new_password(pamh);
                 continue;
@@ -197,8 +202,8 @@ fn update(
         return PamResultCode::PAM_SUCCESS;
     }
     log::notice(&format!(
-        "password change of {} refused after {} attempts",
-        changer.name, changer.policy.retry
+        "password change of {} refused after {} attempts ({})",
+        changer.name, changer.policy.retry, changer.origin
     ));
     PamResultCode::PAM_MAXTRIES
 }
@@ -335,8 +340,8 @@ fn commit(pamh: &PamHandle, approved: &Secret, changer: &Changer, now: Timestamp
         // lacks `use_authtok`, and the password it stored was never judged.
         log::error(&format!(
             "password of {} changed to one deadbolt did not judge: give the storing \
-             module use_authtok",
-            changer.name
+             module use_authtok ({})",
+            changer.name, changer.origin
         ));
     }
     let remember = changer.policy.rules.remember;
@@ -362,12 +367,12 @@ fn commit(pamh: &PamHandle, approved: &Secret, changer: &Changer, now: Timestamp
     });
     match result {
         Ok(_) => log::notice(&format!(
-            "password of {} changed; the history keeps the last {remember}",
-            changer.name
+            "password of {} changed; the history keeps the last {remember} ({})",
+            changer.name, changer.origin
         )),
         Err(err) => log::error(&format!(
-            "password of {} changed but not recorded: {err}",
-            changer.name
+            "password of {} changed but not recorded: {err} ({})",
+            changer.name, changer.origin
         )),
     }
 }

@@ -32,6 +32,9 @@ pub struct Request<'a> {
     /// Whether the password module received a password (PAM_AUTHTOK set).
     /// When it did not, the conversation was aborted or timed out.
     pub password_given: bool,
+    /// An earlier call in this transaction (preauth) already refused the
+    /// account, and logged why.
+    pub refused_earlier: bool,
     pub args: &'a [&'a str],
     pub now: Timestamp,
 }
@@ -169,13 +172,18 @@ impl Subject {
     }
 
     fn where_from(&self, request: &Request) -> String {
-        format!(
-            "service={} rhost={} tty={}",
-            clean(request.service),
-            clean(request.rhost),
-            clean(request.tty)
-        )
+        origin(request.service, request.rhost, request.tty)
     }
+}
+
+/// Where a request came from, as every log line says it.
+pub(crate) fn origin(service: &str, rhost: &str, tty: &str) -> String {
+    format!(
+        "service={} rhost={} tty={}",
+        clean(service),
+        clean(rhost),
+        clean(tty)
+    )
 }
 
 pub fn decide(request: &Request) -> Verdict {
@@ -335,8 +343,9 @@ fn note_timed_unlock(
     });
     match result {
         Ok(updated) if updated.written => log::notice(&format!(
-            "timed unlock of {}: the lock ran out at {end}",
-            subject.name
+            "timed unlock of {}: the lock ran out at {end}; noticed at the login ({})",
+            subject.name,
+            subject.where_from(request)
         )),
         Ok(_) => {}
         Err(err) => log::error(&format!("state of {}: {err}", subject.name)),
@@ -468,13 +477,17 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     };
     let status = subject.policy.lockout.evaluate(&state, request.now);
     if subject.refused_by(&status) {
-        // Locked between preauth and now, by a failure elsewhere.
-        log::notice(&format!(
-            "refused {} after a right password: {} ({})",
-            subject.name,
-            describe(&status),
-            subject.where_from(request)
-        ));
+        // With preauth `required`, the password is still asked for: preauth
+        // has logged the refusal. Otherwise the account was locked between
+        // preauth and now, by a failure elsewhere.
+        if !request.refused_earlier {
+            log::notice(&format!(
+                "refused {} after a right password: {} ({})",
+                subject.name,
+                describe(&status),
+                subject.where_from(request)
+            ));
+        }
         return refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
     }
     // Only write when failures are pending: a write (with fsync) on every
@@ -486,8 +499,9 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
             true
         }) {
             Ok(_) => log::info(&format!(
-                "{} logged in; {cleared} earlier failures no longer count ({})",
+                "{} logged in; {cleared} earlier failure{} no longer count ({})",
                 subject.name,
+                if cleared == 1 { "" } else { "s" },
                 subject.where_from(request)
             )),
             Err(err) => log::error(&format!("state of {}: {err}", subject.name)),

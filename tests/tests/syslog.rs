@@ -324,6 +324,7 @@ impl Syslog {
             .env_remove("LD_PRELOAD")
             .env_remove("DEADBOLT_TEST_PRELOAD")
             .env_remove("SUDO_USER")
+            .env_remove("SSH_CONNECTION")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -471,7 +472,9 @@ impl Syslog {
             .env_remove("DEADBOLT_CONFIG")
             .current_dir(env.root());
         if let Some(who) = sudo_user {
-            cmd.env("SUDO_USER", who);
+            // As when an administrator ran sudo in an SSH session.
+            cmd.env("SUDO_USER", who)
+                .env("SSH_CONNECTION", "192.0.2.9 50022 192.0.2.1 22");
         }
         nss_env(&mut cmd, env);
         let run = self.run(cmd, b"");
@@ -706,7 +709,10 @@ fn a_timed_unlock_is_logged_once() {
     assert_authpriv(line, LOG_NOTICE, &run);
     assert_eq!(
         line.text,
-        format!("timed unlock of alice: the lock ran out at {lock_end}"),
+        format!(
+            "timed unlock of alice: the lock ran out at {lock_end}; noticed at the login ({})",
+            where_from()
+        ),
         "{run}"
     );
 
@@ -734,7 +740,7 @@ fn administrators_changes_are_logged_with_who_made_them() {
         .user("alice", RIGHT)
         .lockout("unlock_after", "\"never\"")
         .build();
-    let by = "by root (uid 0, SUDO_USER=bob)";
+    let by = "by root (uid 0, SUDO_USER=bob, from=192.0.2.9)";
 
     // One notice from deadboltctl with exactly this text, and nothing else.
     let check = |run: &Run, text: &str| {
