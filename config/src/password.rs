@@ -23,7 +23,7 @@ pub const MAX_STRENGTH: u8 = 4;
 /// The largest `hash_memory_kib` accepted: 4 GiB. argon2id allows more,
 /// but a number this size is far more likely a typo than a choice, and
 /// every password change on every host would have to find the memory.
-pub const MAX_HASH_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+pub use deadbolt_core::password::MAX_HASH_MEMORY_KIB;
 
 /// The largest `hash_iterations` accepted, as a guard against typos.
 pub const MAX_HASH_ITERATIONS: u32 = 100;

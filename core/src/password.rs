@@ -6,11 +6,12 @@
 
 use crate::state::{PasswordRecord, UserState};
 use crate::time::{days_from_civil, Timestamp};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::password_hash::PasswordHasher;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::fmt;
 use std::time::Duration;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The longest password deadbolt hashes or judges, in bytes. Longer ones are
 /// refused before any work is done: no 1 MiB argon2 run.
@@ -349,10 +350,65 @@ impl HashParams {
     }
 }
 
+/// The most memory a history entry may ask for, in KiB (4 GiB). An entry
+/// asking for more is not computed: it matches nothing.
+pub const MAX_HASH_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+
 /// Whether `password` matches the PHC string. A malformed entry matches
 /// nothing (and is reported by the caller's status, not here).
 pub fn verify(password: &[u8], phc: &str) -> bool {
-    password.len() <= MAX_PASSWORD_BYTES && Argon2::default().verify_password(password, phc).is_ok()
+    verify_reusing(password, phc, &mut MemoryBlocks::default())
+}
+
+/// argon2's working memory, kept between verifications: allocating (and
+/// faulting in) 19 MiB afresh costs a third of each run. Zeroed on drop.
+#[derive(Default)]
+struct MemoryBlocks(Vec<Block>);
+
+impl Drop for MemoryBlocks {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(Zeroize::zeroize);
+    }
+}
+
+fn verify_reusing(password: &[u8], phc: &str, memory: &mut MemoryBlocks) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    if params.m_cost() > MAX_HASH_MEMORY_KIB {
+        return false;
+    }
+    let blocks = params.block_count();
+    if memory.0.len() < blocks {
+        memory.0.resize(blocks, Block::default());
+    }
+    let mut computed = Zeroizing::new(vec![0u8; expected.len()]);
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password,
+            salt.as_ref(),
+            &mut computed,
+            &mut memory.0[..blocks],
+        )
+        .is_ok()
+        // Output's comparison is constant-time.
+        && Output::new(&computed).is_ok_and(|computed| computed == *expected)
 }
 
 /// The password history kept in a user's state.
@@ -375,14 +431,20 @@ impl PasswordHistory {
         let workers = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, 4);
+        let any_in = |chunk: &[&str]| {
+            let mut memory = MemoryBlocks::default();
+            chunk
+                .iter()
+                .any(|phc| verify_reusing(password, phc, &mut memory))
+        };
         if workers == 1 || entries.len() < 2 {
-            return entries.iter().any(|phc| verify(password, phc));
+            return any_in(&entries);
         }
         let per_worker = entries.len().div_ceil(workers);
         std::thread::scope(|scope| {
             let handles: Vec<_> = entries
                 .chunks(per_worker)
-                .map(|chunk| scope.spawn(move || chunk.iter().any(|phc| verify(password, phc))))
+                .map(|chunk| scope.spawn(move || any_in(chunk)))
                 .collect();
             // A worker that died cannot vouch for its entries: count the
             // password as reused rather than let it through unchecked.
@@ -661,6 +723,22 @@ mod tests {
         // Not UTF-8: judged, not refused for it.
         assert_eq!(rules.check(b"\xff\xfe\xfd-quite-long-one", &ctx()), vec![]);
         assert!(!verify(b"x", "not a phc string"));
+        // An entry asking for 8 GiB is not computed (it would be allocated).
+        assert!(!verify(
+            b"x",
+            "$argon2id$v=19$m=8388608,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"
+        ));
+        let phc = cheap().hash(b"right").unwrap();
+        assert!(verify(b"right", &phc));
+        // Whatever field is damaged, the entry matches nothing.
+        for damaged in [
+            phc.replace("argon2id", "argon2x"),
+            phc.replace("v=19", "v=99"),
+            phc.replace("t=1", "t=0"),
+            phc[..phc.len() - 4].to_owned(),
+        ] {
+            assert!(!verify(b"right", &damaged), "{damaged}");
+        }
     }
 
     fn cheap() -> HashParams {
