@@ -16,6 +16,8 @@ mod audit;
 mod change;
 mod check;
 mod error;
+mod parallel;
+mod progress;
 mod report;
 mod settings;
 mod status;
@@ -129,20 +131,31 @@ fn status(
             }
         }
         None => {
-            let mut views = status::view_all(store.as_ref(), config, &Nss, now)?;
-            if only_locked {
-                // Left out as not locked, but someone should look at them.
-                for view in status::keep_locked(&mut views) {
-                    let why = view.error.as_deref().unwrap_or_default();
-                    note(&format!(
-                        "{}: the state file cannot be read ({why})",
-                        view.user
-                    ));
-                }
+            let users = status::listed_users(store.as_ref())?;
+            let listing = {
+                let bar = progress::Bar::for_listing(users.len());
+                status::list(
+                    store.as_ref(),
+                    &users,
+                    config,
+                    &Nss,
+                    now,
+                    only_locked,
+                    &|done| bar.advance(done),
+                )
+            };
+            // Left out as not locked, but someone should look at them.
+            for view in &listing.unreadable {
+                let why = view.error.as_deref().unwrap_or_default();
+                note(&format!(
+                    "{}: the state file cannot be read ({why})",
+                    view.user
+                ));
             }
+            let views = listing.views;
             if json {
-                let all: Vec<_> = views.iter().map(report::UserView::to_json).collect();
-                json_line(&all)?
+                report::json_array_line(&views)
+                    .map_err(|e| CliError::Output(io::Error::other(e)))?
             } else {
                 report::render_list(&views, now, only_locked)
             }

@@ -30,6 +30,10 @@ pub struct UserView {
     pub max_age: Option<Duration>,
     /// How many former passwords the history holds.
     pub history_entries: usize,
+    /// `exempt`, `is_root` and `known_to_nss`: in a listing, a user whose
+    /// row nothing about his account can change is not looked up (see
+    /// `Resolver::for_anyone`), and these are then those of a user NSS does
+    /// not know; no row and no JSON shows them.
     pub exempt: bool,
     pub is_root: bool,
     pub known_to_nss: bool,
@@ -404,6 +408,29 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]], indent: &str)
     out
 }
 
+/// What `status --json` prints for a listing: the array of [`UserJson`]
+/// on one line, byte for byte what serializing the array at once gives;
+/// the objects are serialized on every core.
+pub fn json_array_line(views: &[UserView]) -> serde_json::Result<String> {
+    let objects: Vec<String> = crate::parallel::map(
+        views,
+        |view| serde_json::to_string(&view.to_json()),
+        &|_| {},
+    )
+    .into_iter()
+    .collect::<serde_json::Result<_>>()?;
+    let mut out = String::with_capacity(objects.iter().map(|o| o.len() + 1).sum::<usize>() + 2);
+    out.push('[');
+    for (i, object) in objects.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(object);
+    }
+    out.push_str("]\n");
+    Ok(out)
+}
+
 /// The object `status --json` prints for one user (docs/reference.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserJson {
@@ -723,6 +750,23 @@ alice: LOCKED after 3 failed logins, until 2026-11-27 23:14:09 UTC (in 9 minutes
         one.failures.insert(failure(ago(5), "tty1"));
         let text = view("alice", &one).render_detail(NOW);
         assert!(text.starts_with("alice: not locked, 1 failed login counting\n"));
+    }
+
+    #[test]
+    fn the_json_of_a_listing_is_that_of_the_whole_array() {
+        let kinds = [locked_state(), UserState::default()];
+        for n in [0, 1, 2, 600] {
+            let views: Vec<UserView> = (0..n)
+                .map(|i| {
+                    let name = ["alice", "carol", "root", "ghost"][i % 4];
+                    view(name, &kinds[i % 2])
+                })
+                .collect();
+            let all: Vec<UserJson> = views.iter().map(UserView::to_json).collect();
+            let mut expected = serde_json::to_string(&all).unwrap();
+            expected.push('\n');
+            assert_eq!(json_array_line(&views).unwrap(), expected);
+        }
     }
 
     #[test]
