@@ -1,6 +1,7 @@
 //! Who a user is, through NSS: local files, or a directory served by SSSD.
 
 use nix::unistd::{Gid, Group, User};
+use std::cell::OnceCell;
 use std::ffi::CString;
 
 /// What deadbolt needs to know of an account.
@@ -30,22 +31,31 @@ pub fn is_member(user: &str, primary_gid: u32, group: &str) -> bool {
 }
 
 /// A user's groups, looked up once and asked about many group names: one
-/// login checks every `[[policy]]` and `admin_group`.
+/// login checks every `[[policy]]` and `admin_group`. The lookup waits for
+/// the first question, so a configuration without groups costs none.
 #[derive(Clone, Debug)]
 pub struct Membership {
-    gids: Vec<u32>,
+    user: String,
+    primary_gid: u32,
+    gids: OnceCell<Vec<u32>>,
 }
 
 impl Membership {
     pub fn of(user: &str, primary_gid: u32) -> Self {
         Membership {
-            gids: group_ids(user, primary_gid),
+            user: user.to_owned(),
+            primary_gid,
+            gids: OnceCell::new(),
         }
     }
 
     /// Whether the group named `group` is one of them.
     pub fn contains(&self, group: &str) -> bool {
-        group_gid(group).is_some_and(|gid| self.gids.contains(&gid))
+        group_gid(group).is_some_and(|gid| {
+            self.gids
+                .get_or_init(|| group_ids(&self.user, self.primary_gid))
+                .contains(&gid)
+        })
     }
 }
 

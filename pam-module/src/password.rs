@@ -71,7 +71,7 @@ pub fn chauthtok(
             return PamResultCode::PAM_USER_UNKNOWN;
         }
     };
-    let (config, _) = load_config(args);
+    let config = load_config(args);
     let Some(account) = identity::lookup(name.as_str()) else {
         // Not an account of this host: the storing module will say so.
         return PamResultCode::PAM_IGNORE;

@@ -126,32 +126,31 @@ fn parsed_config(path: &Path) -> Config {
     config
 }
 
-pub(crate) fn load_config(args: &[&str]) -> (Config, Vec<String>) {
+pub(crate) fn load_config(args: &[&str]) -> Config {
     let split = split_module_args(args);
     let path = split
         .conf
         .unwrap_or_else(|| Path::new(DEFAULT_CONFIG_PATH).to_owned());
     let mut config = parsed_config(&path);
-    let mut modes = Vec::new();
     for arg in split.rest {
         let (key, value) = match arg.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (arg, None),
         };
+        // The mode words are the entry points' business, not settings.
         if value.is_none()
             && matches!(
                 key,
                 "preauth" | "authfail" | "authsucc" | "commit" | "test_panic"
             )
         {
-            modes.push(key.to_owned());
             continue;
         }
         if let Err(err) = config.apply_override(key, value) {
             log::error(&format!("{err}; ignored"));
         }
     }
-    (config, modes)
+    config
 }
 
 struct Subject {
@@ -197,7 +196,7 @@ pub fn decide(request: &Request) -> Verdict {
             return Verdict::code(PamResultCode::PAM_USER_UNKNOWN);
         }
     };
-    let (config, _modes) = load_config(request.args);
+    let config = load_config(request.args);
     let Some(account) = identity::lookup(name.as_str()) else {
         return unknown_user(request, &config, &name);
     };
