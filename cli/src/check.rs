@@ -1,10 +1,11 @@
 //! `deadboltctl check-config`: does the file parse, and what does it mean?
 
 use crate::subject::Directory;
-use deadbolt_config::{format_duration, Config, EffectiveLockout, Policy};
+use deadbolt_config::{format_duration, Config, EffectiveLockout, EffectivePassword, Policy};
 use deadbolt_core::UnlockAfter;
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::path::Path;
 
 /// What a valid configuration sets, for people (`render`) and scripts
 /// (JSON).
@@ -17,6 +18,10 @@ pub struct Summary {
     pub state: StateSummary,
     /// The rules for users no `[[policy]]` matches.
     pub default: LockoutSummary,
+    /// The password rules for users no `[[policy]]` matches.
+    pub default_password: PasswordSummary,
+    /// Hashing, checker and lists: the same for everyone.
+    pub password_globals: PasswordGlobals,
     pub policies: Vec<PolicySummary>,
     pub warnings: Vec<String>,
 }
@@ -33,6 +38,97 @@ pub struct PolicySummary {
     pub groups: Vec<String>,
     #[serde(flatten)]
     pub lockout: LockoutSummary,
+    pub password: PasswordSummary,
+}
+
+/// One effective set of password rules, in the words of the file.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasswordSummary {
+    pub min_length: u32,
+    pub max_length: u32,
+    pub min_upper: u32,
+    pub min_lower: u32,
+    pub min_digits: u32,
+    pub min_special: u32,
+    pub min_classes: u32,
+    pub max_repeat: u32,
+    pub min_strength: u8,
+    pub remember: u32,
+    pub enforce_for_root: bool,
+    pub retry: u32,
+    pub min_age: String,
+    /// A duration, or `never`.
+    pub max_age: String,
+    pub warn_age: String,
+}
+
+/// The password settings every policy shares.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasswordGlobals {
+    /// `argon2id m=19456 t=2 p=1`.
+    pub hash: String,
+    pub checker: String,
+    pub lists: Vec<String>,
+}
+
+impl PasswordSummary {
+    fn of(effective: &EffectivePassword) -> Self {
+        let rules = &effective.rules;
+        let ageing = &effective.ageing;
+        PasswordSummary {
+            min_length: rules.min_length,
+            max_length: rules.max_length,
+            min_upper: rules.min_upper,
+            min_lower: rules.min_lower,
+            min_digits: rules.min_digits,
+            min_special: rules.min_special,
+            min_classes: rules.min_classes,
+            max_repeat: rules.max_repeat,
+            min_strength: effective.min_strength,
+            remember: rules.remember,
+            enforce_for_root: effective.enforce_for_root,
+            retry: effective.retry,
+            min_age: format_duration(ageing.min_age),
+            max_age: ageing
+                .max_age
+                .map_or_else(|| "never".to_owned(), format_duration),
+            warn_age: format_duration(ageing.warn_age),
+        }
+    }
+
+    /// `12 to 128 characters, strength 3 of 4, the last 5 not reusable,
+    /// never expires`.
+    fn rules_text(&self) -> String {
+        let mut parts = vec![format!(
+            "{} to {} characters",
+            self.min_length, self.max_length
+        )];
+        for (n, what) in [
+            (self.min_upper, "upper case"),
+            (self.min_lower, "lower case"),
+            (self.min_digits, "digits"),
+            (self.min_special, "special"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n}+ {what}"));
+            }
+        }
+        if self.min_classes > 0 {
+            parts.push(format!("{} of 4 kinds of character", self.min_classes));
+        }
+        parts.push(format!("strength {} of 4 or more", self.min_strength));
+        parts.push(if self.remember == 0 {
+            "no history".to_owned()
+        } else {
+            format!("the last {} not reusable", self.remember)
+        });
+        parts.push(if self.max_age == "never" {
+            "never expires".to_owned()
+        } else {
+            format!("expires after {}", self.max_age)
+        });
+        parts.join(", ")
+    }
 }
 
 /// One effective set of lockout rules, in the words of the file.
@@ -108,17 +204,23 @@ impl LockoutSummary {
 
 /// The rules a member of `policy` gets, whether or not an earlier policy
 /// takes him first.
-fn effective_for(config: &Config, policy: &Policy) -> EffectiveLockout {
+fn effective_for(config: &Config, policy: &Policy) -> (EffectiveLockout, EffectivePassword) {
     let mut alone = config.clone();
     alone.policies = vec![policy.clone()];
-    alone.effective_lockout(|group| policy.groups.iter().any(|g| g == group))
+    let member = |group: &str| policy.groups.iter().any(|g| g == group);
+    (
+        alone.effective_lockout(member),
+        alone.effective_password(member),
+    )
 }
 
+/// `installed` says whether a file (the checker, a list) is there.
 pub fn summarize(
     config: &Config,
     file: &str,
     defaults_used: bool,
     directory: &dyn Directory,
+    installed: &dyn Fn(&Path) -> bool,
 ) -> Summary {
     let default = config.effective_lockout(|_| false);
     let mut warnings = Vec::new();
@@ -151,16 +253,51 @@ pub fn summarize(
                 policy.name
             ));
         }
+        let (lockout, password) = effective_for(config, policy);
         policies.push(PolicySummary {
             name: policy.name.clone(),
             groups: policy.groups.clone(),
-            lockout: LockoutSummary::of(&effective_for(config, policy)),
+            lockout: LockoutSummary::of(&lockout),
+            password: PasswordSummary::of(&password),
         });
     }
+    let default_password = config.effective_password(|_| false);
+    // A missing checker or list never blocks a change, so it must be said
+    // here: the policy would be weaker than the file reads.
+    if !installed(&default_password.checker) {
+        warnings.push(format!(
+            "checker {} does not exist: passwords would be judged by the rules alone, \
+             without strength or lists",
+            default_password.checker.display()
+        ));
+    }
+    for list in &default_password.lists {
+        if !installed(list) {
+            warnings.push(format!(
+                "list {} does not exist: it would be skipped",
+                list.display()
+            ));
+        }
+    }
+    let hash = &default_password.hash;
+    let password_globals = PasswordGlobals {
+        hash: format!(
+            "argon2id m={} t={} p={}",
+            hash.memory_kib, hash.iterations, hash.parallelism
+        ),
+        checker: default_password.checker.display().to_string(),
+        lists: default_password
+            .lists
+            .iter()
+            .map(|l| l.display().to_string())
+            .collect(),
+    };
     Summary {
         file: file.to_owned(),
         ok: true,
         defaults_used,
+        default_password: PasswordSummary::of(&default_password),
+        password_globals,
         state: StateSummary {
             dir: config.state.dir.display().to_string(),
             track_unknown_users: config.state.track_unknown_users,
@@ -192,6 +329,23 @@ impl Summary {
             }
         );
         let _ = writeln!(out, "default policy: {}", d.rules_text());
+        let _ = writeln!(
+            out,
+            "default password rules: {}",
+            self.default_password.rules_text()
+        );
+        let g = &self.password_globals;
+        let _ = writeln!(
+            out,
+            "password history: {}; checker {}; lists: {}",
+            g.hash,
+            g.checker,
+            if g.lists.is_empty() {
+                "none".to_owned()
+            } else {
+                g.lists.join(", ")
+            }
+        );
         let exempt = match (&d.admin_group, d.even_deny_root) {
             (_, true) => {
                 "nobody: root and admin_group are locked like anyone (even_deny_root)".to_owned()
@@ -224,10 +378,11 @@ impl Summary {
         for policy in &self.policies {
             let _ = writeln!(
                 out,
-                "policy {} (groups: {}): {}",
+                "policy {} (groups: {}): {}; passwords: {}",
                 policy.name,
                 policy.groups.join(", "),
-                policy.lockout.rules_text()
+                policy.lockout.rules_text(),
+                policy.password.rules_text()
             );
         }
         out
@@ -266,6 +421,10 @@ groups = ["contractors", "interns"]
 [policy.lockout]
 deny = 5
 unlock_after = "never"
+[policy.password]
+min_length = 14
+min_digits = 1
+max_age = "90d"
 
 [[policy]]
 name = "interns"
@@ -276,7 +435,13 @@ enabled = false
 
     fn summary(directory: &FakeDirectory) -> Summary {
         let config = Config::parse(TEXT, "/etc/deadbolt/deadbolt.toml").unwrap();
-        summarize(&config, "/etc/deadbolt/deadbolt.toml", false, directory)
+        summarize(
+            &config,
+            "/etc/deadbolt/deadbolt.toml",
+            false,
+            directory,
+            &|_| true,
+        )
     }
 
     #[test]
@@ -289,11 +454,13 @@ enabled = false
 /etc/deadbolt/deadbolt.toml: OK
 state: /srv/deadbolt (users NSS does not know are not tracked)
 default policy: 4 failures within 10m lock for 30m; delay 1s after a failure, doubling up to 16s
+default password rules: 12 to 128 characters, strength 3 of 4 or more, the last 5 not reusable, never expires
+password history: argon2id m=19456 t=2 p=1; checker /usr/libexec/deadbolt/deadbolt-pwcheck; lists: /usr/share/deadbolt/common-passwords.txt
 exempt from failure locks: root and members of wheel
 messages at the prompt: why and for how long
 account phase: refuses locked accounts (SSH keys included)
-policy contractors (groups: contractors, interns): 5 failures within 10m lock until reactivated; delay 1s after a failure, doubling up to 16s
-policy interns (groups: interns): lockout off (failures never lock; disabling still does); delay 1s after a failure, doubling up to 16s
+policy contractors (groups: contractors, interns): 5 failures within 10m lock until reactivated; delay 1s after a failure, doubling up to 16s; passwords: 14 to 128 characters, 1+ digits, strength 3 of 4 or more, the last 5 not reusable, expires after 90d
+policy interns (groups: interns): lockout off (failures never lock; disabling still does); delay 1s after a failure, doubling up to 16s; passwords: 12 to 128 characters, strength 3 of 4 or more, the last 5 not reusable, never expires
 ";
         assert_eq!(text, expected);
     }
@@ -342,6 +509,7 @@ policy interns (groups: interns): lockout off (failures never lock; disabling st
             "/etc/deadbolt/deadbolt.toml",
             true,
             &FakeDirectory::default(),
+            &|_| true,
         );
         let text = s.render();
         assert!(
@@ -349,11 +517,38 @@ policy interns (groups: interns): lockout off (failures never lock; disabling st
                 "/etc/deadbolt/deadbolt.toml: not found: the compiled defaults apply\n\
              state: /var/lib/deadbolt (users NSS does not know are not tracked)\n\
              default policy: 3 failures within 15m lock for 10m; delay 2s after a failure\n\
-             exempt from failure locks: root (no admin_group)\n"
+             default password rules: 12 to 128 characters, strength 3 of 4 or more, \
+             the last 5 not reusable, never expires\n"
             ),
             "{text}"
         );
         assert!(text.ends_with("no [[policy]]: everyone gets the default policy\n"));
         assert!(s.warnings.is_empty());
+        let value = serde_json::to_value(&s).unwrap();
+        assert_eq!(value["default_password"]["min_length"], 12);
+        assert_eq!(value["default_password"]["max_age"], "never");
+        assert_eq!(
+            value["password_globals"]["hash"],
+            "argon2id m=19456 t=2 p=1"
+        );
+    }
+
+    #[test]
+    fn a_missing_checker_or_list_is_a_warning() {
+        let s = summarize(
+            &Config::default(),
+            "/etc/deadbolt/deadbolt.toml",
+            false,
+            &FakeDirectory::default(),
+            &|_| false,
+        );
+        assert_eq!(
+            s.warnings,
+            [
+                "checker /usr/libexec/deadbolt/deadbolt-pwcheck does not exist: passwords would \
+                 be judged by the rules alone, without strength or lists",
+                "list /usr/share/deadbolt/common-passwords.txt does not exist: it would be skipped",
+            ]
+        );
     }
 }

@@ -217,6 +217,7 @@ fn check_config(file: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
         &settings.path.display().to_string(),
         settings.defaults_used,
         &Nss,
+        &|path| path.is_file(),
     );
     for warning in &summary.warnings {
         note(&format!("warning: {warning}"));
