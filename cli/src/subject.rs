@@ -345,6 +345,7 @@ pub mod fake {
         fn lookup(&self, user: &str) -> Option<Account> {
             self.asked.lookups.fetch_add(1, Ordering::Relaxed);
             self.users.get(user).map(|(uid, gid, _)| Account {
+                name: user.to_owned(),
                 uid: *uid,
                 gid: *gid,
                 real_name: String::new(),

@@ -7,6 +7,11 @@ use std::ffi::CString;
 /// What deadbolt needs to know of an account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
+    /// The account's own name, as NSS spells it. It can differ from the
+    /// name typed at the prompt (`ALICE` or `alice@corp.example` where the
+    /// directory ignores case or takes qualified names): state is kept
+    /// under this one, so every spelling meets the same tally.
+    pub name: String,
     pub uid: u32,
     pub gid: u32,
     /// The GECOS field's first part, the real name.
@@ -18,6 +23,7 @@ pub fn lookup(name: &str) -> Option<Account> {
     let user = User::from_name(name).ok().flatten()?;
     let gecos = user.gecos.to_string_lossy().into_owned();
     Some(Account {
+        name: user.name,
         uid: user.uid.as_raw(),
         gid: user.gid.as_raw(),
         real_name: gecos.split(',').next().unwrap_or("").to_owned(),
