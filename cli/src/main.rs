@@ -122,6 +122,7 @@ fn status(
     let store = status::open_for_reading(&config.state.dir, euid())?;
     let text = match user {
         Some(user) => {
+            let user = subject::canonical_name(&Nss, user);
             // --locked filters a listing; one user is always answered.
             let view = status::view_user(store.as_ref(), config, &Nss, &user, now);
             if json {
@@ -171,7 +172,7 @@ fn change(
     user: &OsStr,
     now: Timestamp,
 ) -> Result<ExitCode, CliError> {
-    let user = user_name(user)?;
+    let user = subject::canonical_name(&Nss, user_name(user)?);
     let settings = settings::load(config_path)?;
     let actor = audit::Actor::current();
     let outcome = change::apply(&change::Request {

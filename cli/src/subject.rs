@@ -29,6 +29,18 @@ pub trait Directory: Sync {
     }
 }
 
+/// The name a user's state is kept under: the account's own spelling, as the
+/// PAM module keeps it (`ALICE` is alice where the directory ignores case).
+/// A user NSS does not know keeps the name given.
+pub fn canonical_name(directory: &dyn Directory, user: UserName) -> UserName {
+    match directory.lookup(user.as_str()) {
+        Some(account) if account.name != user.as_str() => {
+            UserName::parse(&account.name).unwrap_or(user)
+        }
+        _ => user,
+    }
+}
+
 /// The system's users and groups (local files, SSSD, LDAP...).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Nss;
@@ -301,6 +313,8 @@ pub mod fake {
         pub groups: BTreeMap<String, u32>,
         /// How many times each question was asked.
         pub asked: Asked,
+        /// Other spellings NSS accepts for a user: alias -> own name.
+        pub aliases: BTreeMap<String, String>,
     }
 
     #[derive(Debug, Default)]
@@ -335,6 +349,12 @@ pub mod fake {
             self
         }
 
+        /// NSS also finds `own` as `alias` (a case-insensitive directory).
+        pub fn with_alias(mut self, alias: &str, own: &str) -> Self {
+            self.aliases.insert(alias.to_owned(), own.to_owned());
+            self
+        }
+
         pub fn with_group(mut self, name: &str, gid: u32) -> Self {
             self.groups.insert(name.to_owned(), gid);
             self
@@ -344,6 +364,7 @@ pub mod fake {
     impl Directory for FakeDirectory {
         fn lookup(&self, user: &str) -> Option<Account> {
             self.asked.lookups.fetch_add(1, Ordering::Relaxed);
+            let user = self.aliases.get(user).map_or(user, String::as_str);
             self.users.get(user).map(|(uid, gid, _)| Account {
                 name: user.to_owned(),
                 uid: *uid,
@@ -374,6 +395,18 @@ pub mod fake {
 mod tests {
     use super::fake::FakeDirectory;
     use super::*;
+
+    #[test]
+    fn state_is_named_after_the_account_not_the_spelling_typed() {
+        let directory = FakeDirectory::default()
+            .with_user("alice", 1000, &[])
+            .with_alias("ALICE", "alice");
+        let typed = |name: &str| UserName::parse(name).unwrap();
+        assert_eq!(canonical_name(&directory, typed("ALICE")).as_str(), "alice");
+        assert_eq!(canonical_name(&directory, typed("alice")).as_str(), "alice");
+        // Unknown to NSS: the name given is the only one there is.
+        assert_eq!(canonical_name(&directory, typed("ghost")).as_str(), "ghost");
+    }
 
     const CONFIG: &str = r#"
 [lockout]

@@ -26,6 +26,12 @@ pub fn error(text: &str) {
     send(Severity::LOG_ERR, text);
 }
 
+/// Something that weakens the lockout without being an error: a failure
+/// that could not be counted.
+pub fn warning(text: &str) {
+    send(Severity::LOG_WARNING, text);
+}
+
 /// A security event: a lock, a timed unlock, a refused login.
 pub fn notice(text: &str) {
     send(Severity::LOG_NOTICE, text);

@@ -200,6 +200,28 @@ pub fn decide(request: &Request) -> Verdict {
     let Some(account) = identity::lookup(name.as_str()) else {
         return unknown_user(request, &config, &name);
     };
+    // State is kept under the account's own name, so `ALICE` and
+    // `alice@corp.example` meet alice's tally, lock and disable.
+    let name = if account.name == name.as_str() {
+        name
+    } else {
+        match UserName::parse(&account.name) {
+            Ok(own) => {
+                log::info(&format!(
+                    "{own} logging in as {name} ({})",
+                    origin(request.service, request.rhost, request.tty)
+                ));
+                own
+            }
+            Err(why) => {
+                log::error(&format!(
+                    "refusing {name}: NSS names the account in a way deadbolt cannot \
+                     store ({why})"
+                ));
+                return Verdict::code(PamResultCode::PAM_USER_UNKNOWN);
+            }
+        }
+    };
     let membership = identity::Membership::of(name.as_str(), account.gid);
     let policy = config.effective_lockout(|group| membership.contains(group));
     let exempt = !policy.even_deny_root
@@ -240,9 +262,16 @@ fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict 
                     record_failure(state, request, &policy, false, request.now).is_some()
                 });
             }
-            Verdict::code(PamResultCode::PAM_AUTH_ERR)
+            Verdict {
+                delay: delay_after(&policy, 1),
+                ..Verdict::code(PamResultCode::PAM_AUTH_ERR)
+            }
         }
-        Phase::AuthFail => Verdict::code(PamResultCode::PAM_AUTH_ERR),
+        Phase::AuthFail => Verdict {
+            // As long as for a known user: the pause must not tell them apart.
+            delay: delay_after(&config.effective_lockout(|_| false), 1),
+            ..Verdict::code(PamResultCode::PAM_AUTH_ERR)
+        },
         Phase::PreAuth | Phase::AuthSucc => Verdict::code(PamResultCode::PAM_SUCCESS),
     }
 }
@@ -250,7 +279,11 @@ fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict 
 /// The user's state as it is now; `None` when there is none or it cannot be
 /// read (logged). A login is never refused because the store is broken: the
 /// password module still decides, and the error is in the log.
-fn current_state(subject: &Subject, dir: &Path) -> Option<(StateStore, UserState)> {
+fn current_state(
+    subject: &Subject,
+    dir: &Path,
+    now: Timestamp,
+) -> Option<(StateStore, UserState)> {
     let store = match StateStore::open_existing(dir) {
         Ok(store) => store,
         Err(deadbolt_core::StoreError::Missing { .. }) => return None,
@@ -262,18 +295,59 @@ fn current_state(subject: &Subject, dir: &Path) -> Option<(StateStore, UserState
     match store.load(&subject.name) {
         Ok(Loaded::Present(state)) => Some((store, state)),
         Ok(Loaded::Absent) => None,
-        Ok(Loaded::Corrupt(why)) => {
-            log::error(&format!(
-                "state of {} is unreadable ({why}); it will be kept aside at the next change",
-                subject.name
-            ));
-            None
+        Ok(Loaded::Corrupt(_)) => {
+            let state = set_aside_unreadable(&store, subject, now)?;
+            Some((store, state))
         }
         Err(err) => {
             log::error(&format!("state of {}: {err}", subject.name));
             None
         }
     }
+}
+
+/// A state that cannot be decoded may have said "disabled" or "expired":
+/// letting the user in would fail open. It is kept aside for inspection and
+/// replaced by one that disables the account until an administrator looks
+/// (`deadboltctl enable`). Root is never refused for being disabled.
+fn set_aside_unreadable(store: &StateStore, subject: &Subject, now: Timestamp) -> Option<UserState> {
+    let result = store.update(&subject.name, now, |state| {
+        // Empty: the unreadable file was just moved aside. Anything else
+        // means another process replaced it meanwhile; leave that be.
+        if state.is_empty() {
+            state.last_disable = Some(now);
+            true
+        } else {
+            false
+        }
+    });
+    match result {
+        Ok(updated) => {
+            if let Some(kept) = &updated.quarantined {
+                log::error(&format!(
+                    "state of {} was unreadable ({}); kept aside at {}; the account is \
+                     disabled until an administrator runs deadboltctl enable {}",
+                    subject.name,
+                    kept.why,
+                    kept.kept_at.display(),
+                    subject.name
+                ));
+            }
+            Some(updated.state)
+        }
+        Err(err) => {
+            log::error(&format!(
+                "state of {} is unreadable and could not be set aside: {err}",
+                subject.name
+            ));
+            None
+        }
+    }
+}
+
+/// The pause after the `failures`-th failure; `None` for no pause.
+fn delay_after(policy: &EffectiveLockout, failures: u32) -> Option<Duration> {
+    Some(policy.delay.after_failures(failures.max(1))).filter(|d| !d.is_zero())
 }
 
 fn refusal(subject: &Subject, status: &LockStatus, now: Timestamp, code: PamResultCode) -> Verdict {
@@ -302,7 +376,7 @@ fn describe(status: &LockStatus) -> String {
 }
 
 fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
-    let Some((store, state)) = current_state(subject, dir) else {
+    let Some((store, state)) = current_state(subject, dir, request.now) else {
         return Verdict::code(PamResultCode::PAM_SUCCESS);
     };
     let status = subject.policy.lockout.evaluate(&state, request.now);
@@ -313,7 +387,9 @@ fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
             describe(&status),
             subject.where_from(request)
         ));
-        return refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
+        let mut verdict = refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
+        verdict.delay = delay_after(&subject.policy, status.failures);
+        return verdict;
     }
     note_timed_unlock(request, subject, &store, &state, &status);
     Verdict::code(PamResultCode::PAM_SUCCESS)
@@ -390,10 +466,21 @@ fn hostname() -> String {
 }
 
 fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
-    let failed = Verdict::code(PamResultCode::PAM_AUTH_ERR);
+    // Every failed attempt waits alike, recorded or not, so the time an
+    // answer takes does not tell an unknown or locked account from another.
+    let mut failed = Verdict::code(PamResultCode::PAM_AUTH_ERR);
+    failed.delay = delay_after(&subject.policy, 1);
     if !request.password_given {
         // No password reached the password module: the user gave up or the
-        // prompt timed out. That is not a guess, so it is not counted.
+        // prompt timed out. That is not a guess, so it is not counted; but a
+        // password module that never sets PAM_AUTHTOK would leave every
+        // failure uncounted, so say so.
+        log::warning(&format!(
+            "failure of {} not counted: no password reached the password module (an \
+             aborted prompt, or a module such as pam_sss without forward_pass) ({})",
+            subject.name,
+            subject.where_from(request)
+        ));
         return failed;
     }
     if !subject.policy.lockout.enabled {
@@ -408,6 +495,9 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
             return failed;
         }
     };
+    if let Ok(Loaded::Corrupt(_)) = store.load(&subject.name) {
+        set_aside_unreadable(&store, subject, request.now);
+    }
     let mut transition = None;
     let result = store.update(&subject.name, request.now, |state| {
         transition = record_failure(state, request, &subject.policy, subject.exempt, request.now);
@@ -471,7 +561,7 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
 }
 
 fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
-    let Some((store, state)) = current_state(subject, dir) else {
+    let Some((store, state)) = current_state(subject, dir, request.now) else {
         return Verdict::code(PamResultCode::PAM_SUCCESS);
     };
     let status = subject.policy.lockout.evaluate(&state, request.now);
@@ -510,7 +600,7 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
 }
 
 fn account_phase(request: &Request, subject: &Subject, ageing: &Ageing, dir: &Path) -> Verdict {
-    let Some((_, state)) = current_state(subject, dir) else {
+    let Some((_, state)) = current_state(subject, dir, request.now) else {
         return Verdict::code(PamResultCode::PAM_SUCCESS);
     };
     let age = ageing.evaluate(&state, request.now);

@@ -733,7 +733,7 @@ impl PamEnv {
                         "auth     required                {m} preauth {args}\n\
                          auth     [success=1 default=bad] {x} {matrix_args}\n\
                          auth     [default=die]           {m} authfail {args}\n\
-                         auth     sufficient              {m} authsucc {args}\n\
+                         auth     [success=done default=die] {m} authsucc {args}\n\
                          account  required                {m} {args}\n"
                     ),
                     Stack::Password => password_lines(format!("{x} {matrix_args}")),

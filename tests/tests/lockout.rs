@@ -206,6 +206,31 @@ fn fixed_delay_pauses_after_a_failure() {
     );
 }
 
+/// The pause must not tell an unknown or an already locked account from an
+/// ordinary wrong password.
+#[test]
+fn the_delay_applies_to_unknown_and_locked_accounts_too() {
+    let env = PamEnv::builder()
+        .user("alice", "secret")
+        .unknown_user("ghost", "boo")
+        .lockout("delay_mode", "\"fixed\"")
+        .lockout("delay", "\"1s\"")
+        .with_delay()
+        .build();
+    env.seed_failures("alice", &failures_at(minutes_ago(1), 3));
+    for user in ["ghost", "alice"] {
+        let start = Instant::now();
+        let out = env.authenticate(user, "wrong");
+        let took = start.elapsed();
+        assert!(!out.succeeded(), "{out}");
+        assert!(
+            took >= Duration::from_millis(450),
+            "a failure of {user} with delay 1s took only {took:?}"
+        );
+    }
+    assert!(env.state_files().iter().all(|f| !f.starts_with("ghost")));
+}
+
 #[test]
 fn state_is_private_to_its_owner() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -106,26 +106,56 @@ fn unknown_user_failing_leaves_no_state() {
 }
 
 #[test]
-fn corrupt_state_file_is_quarantined_and_login_works() {
-    let env = PamEnv::builder().user("alice", "secret").build();
-    env.write_state_file("alice", b"\x00\xffgarbage{{{ not a state \x7f");
+fn corrupt_state_file_is_kept_aside_and_disables_until_an_administrator_looks() {
+    let env = PamEnv::builder()
+        .user("alice", "secret")
+        .root("rootpw")
+        .build();
+    let garbage = b"\x00\xffgarbage{{{ not a state \x7f";
+    env.write_state_file("alice", garbage);
+    env.write_state_file("root", garbage);
 
+    // The unreadable state might have said "disabled": fail safe.
     let out = env.authenticate("alice", "secret");
     out.assert_exited_normally();
-    assert!(out.succeeded(), "corrupt state locked alice out\n{out}");
+    assert!(!out.succeeded(), "an unreadable state let alice in\n{out}");
+    assert!(out.shows(deadbolt_tests::MSG_DISABLED), "{out}");
 
+    let files = env.state_files();
+    let kept: Vec<&String> = files
+        .iter()
+        .filter(|f| f.starts_with(".corrupt.alice."))
+        .collect();
+    assert_eq!(kept.len(), 1, "not kept aside once: {files:?}");
+    let kept_bytes = std::fs::read(env.state_dir().join(kept[0])).unwrap();
+    assert_eq!(kept_bytes, garbage, "the kept copy must be the original");
+    assert_eq!(env.status_json("alice")["disabled"], true);
+
+    // Root is never locked out by it.
+    let out = env.authenticate("root", "rootpw");
+    assert!(out.succeeded(), "{out}");
+
+    // The administrator looks, and enables alice.
+    let ctl = env.deadboltctl(&["enable", "alice"]);
+    assert!(ctl.succeeded(), "{ctl}");
+    let out = env.authenticate("alice", "secret");
+    assert!(out.succeeded(), "{out}");
+}
+
+#[test]
+fn a_corrupt_state_met_first_by_a_failure_is_kept_aside_too() {
+    let env = PamEnv::builder().user("alice", "secret").build();
+    env.write_state_file("alice", b"deadbolt-state 1\n{\"failures\": [tru");
     let out = env.authenticate("alice", "wrong");
     out.assert_exited_normally();
     assert!(!out.succeeded(), "{out}");
-
-    let files = env.state_files();
-    assert!(
-        files.iter().any(|f| f.starts_with(".corrupt.alice.")),
-        "not quarantined: {files:?}"
-    );
-    assert_eq!(env.failures("alice"), 1);
-    let out = env.authenticate("alice", "secret");
-    assert!(out.succeeded(), "{out}");
+    assert!(env
+        .state_files()
+        .iter()
+        .any(|f| f.starts_with(".corrupt.alice.")));
+    let status = env.status_json("alice");
+    assert_eq!(status["disabled"], true, "{status}");
+    assert_eq!(status["failures"], 1, "{status}");
 }
 
 #[test]
@@ -159,7 +189,7 @@ fn invalid_config_falls_back_to_compiled_defaults() {
         "auth     required                @MODULE@ preauth @ARGS@ {dir_arg}\n\
          auth     [success=1 default=bad] @MATRIX@\n\
          auth     [default=die]           @MODULE@ authfail @ARGS@ {dir_arg}\n\
-         auth     sufficient              @MODULE@ authsucc @ARGS@ {dir_arg}\n\
+         auth     [success=done default=die] @MODULE@ authsucc @ARGS@ {dir_arg}\n\
          account  required                @MODULE@ @ARGS@ {dir_arg}\n"
     )));
     assert!(env.authenticate("alice", "secret").succeeded());
@@ -180,7 +210,7 @@ fn unreadable_config_falls_back_to_compiled_defaults() {
         "auth     required                @MODULE@ preauth @ARGS@ {dir_arg}\n\
          auth     [success=1 default=bad] @MATRIX@\n\
          auth     [default=die]           @MODULE@ authfail @ARGS@ {dir_arg}\n\
-         auth     sufficient              @MODULE@ authsucc @ARGS@ {dir_arg}\n"
+         auth     [success=done default=die] @MODULE@ authsucc @ARGS@ {dir_arg}\n"
     )));
     env.fail_logins("alice", 3);
     let out = env.authenticate("alice", "secret");

@@ -842,7 +842,7 @@ fn an_unusable_config_and_a_bad_argument_are_logged_as_errors() {
         "auth     required                @MODULE@ preauth {args}\n\
          auth     [success=1 default=bad] @MATRIX@\n\
          auth     [default=die]           @MODULE@ authfail {args}\n\
-         auth     sufficient              @MODULE@ authsucc {args}\n"
+         auth     [success=done default=die] @MODULE@ authsucc {args}\n"
     )));
     let run = log.login(&env, "alice", WRONG);
     assert!(!run.out.succeeded(), "{run}");
