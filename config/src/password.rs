@@ -20,7 +20,7 @@ pub const MAX_RETRY: u32 = 10;
 /// The highest zxcvbn score, and so the highest `min_strength`.
 pub const MAX_STRENGTH: u8 = 4;
 
-/// The largest `hash_memory_kib` accepted: 4 GiB. argon2id allows more,
+/// The largest `hash_memory_kib` accepted: 1 GiB. argon2id allows more,
 /// but a number this size is far more likely a typo than a choice, and
 /// every password change on every host would have to find the memory.
 pub use deadbolt_core::password::MAX_HASH_MEMORY_KIB;

@@ -350,9 +350,13 @@ impl HashParams {
     }
 }
 
-/// The most memory a history entry may ask for, in KiB (4 GiB). An entry
-/// asking for more is not computed: it matches nothing.
-pub const MAX_HASH_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+/// The most memory a history entry may ask for, in KiB (1 GiB), and so the
+/// most the configuration may set for new entries. An entry asking for more
+/// is not computed: it matches nothing. Verification runs in the process that
+/// changes the password (passwd, sshd...), on up to four threads at once,
+/// each with its own memory: a larger bound would let one entry ask for more
+/// than a host can spare.
+pub const MAX_HASH_MEMORY_KIB: u32 = 1024 * 1024;
 
 /// Whether `password` matches the PHC string. A malformed entry matches
 /// nothing (and is reported by the caller's status, not here).
@@ -362,6 +366,8 @@ pub fn verify(password: &[u8], phc: &str) -> bool {
 
 /// argon2's working memory, kept between verifications: allocating (and
 /// faulting in) 19 MiB afresh costs a third of each run. Zeroed on drop.
+/// It only grows with `try_reserve_exact`: memory the system refuses makes
+/// the entry match nothing instead of aborting the host process.
 #[derive(Default)]
 struct MemoryBlocks(Vec<Block>);
 
@@ -396,6 +402,11 @@ fn verify_reusing(password: &[u8], phc: &str, memory: &mut MemoryBlocks) -> bool
     }
     let blocks = params.block_count();
     if memory.0.len() < blocks {
+        // `resize` would abort the whole process (passwd, sshd) if the
+        // memory cannot be had; asking first lets the entry fail alone.
+        if memory.0.try_reserve_exact(blocks - memory.0.len()).is_err() {
+            return false;
+        }
         memory.0.resize(blocks, Block::default());
     }
     let mut computed = Zeroizing::new(vec![0u8; expected.len()]);
@@ -723,11 +734,17 @@ mod tests {
         // Not UTF-8: judged, not refused for it.
         assert_eq!(rules.check(b"\xff\xfe\xfd-quite-long-one", &ctx()), vec![]);
         assert!(!verify(b"x", "not a phc string"));
-        // An entry asking for 8 GiB is not computed (it would be allocated).
-        assert!(!verify(
-            b"x",
-            "$argon2id$v=19$m=8388608,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"
-        ));
+        // An entry asking for 8 GiB, or just over 1 GiB, is not computed
+        // (it would be allocated).
+        assert_eq!(MAX_HASH_MEMORY_KIB, 1_048_576);
+        for m in [8_388_608, 4_194_304, 1_048_577] {
+            assert!(!verify(
+                b"x",
+                &format!(
+                    "$argon2id$v=19$m={m},t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"
+                )
+            ));
+        }
         let phc = cheap().hash(b"right").unwrap();
         assert!(verify(b"right", &phc));
         // Whatever field is damaged, the entry matches nothing.

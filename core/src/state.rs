@@ -4,10 +4,15 @@
 //! or a time where the latest wins. [`UserState::merge`] is therefore
 //! commutative, associative and idempotent: hosts and directory replicas that
 //! have seen the same events agree, whatever order the events arrived in.
+//!
+//! Fields written by a newer version are kept as they are (see
+//! [`UserState::extra`]), so that an older host updating a state does not
+//! lose what a newer one recorded, nor take the state for a corrupt one.
 
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many failures a state keeps at most. Attempts made while locked are not
 /// recorded, so a real user never comes near this; the bound only stops a
@@ -47,7 +52,6 @@ pub struct Stamped<T> {
 /// Everything deadbolt knows about one user. The lock is not stored here: it
 /// is derived by [`crate::lockout::LockoutPolicy::evaluate`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UserState {
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub failures: BTreeSet<Failure>,
@@ -73,6 +77,14 @@ pub struct UserState {
     /// The departure date, in days since 1970-01-01 (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<Stamped<i64>>,
+    /// Fields this version does not know, as a newer version wrote them:
+    /// kept as they are and written back with the state, so that a state is
+    /// neither refused as corrupt nor stripped of them when an older host
+    /// updates it. Never holds the name of one of the fields above (reading
+    /// puts those in their own field; a key set here by hand would be
+    /// written twice).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 fn latest<T: Ord + Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
@@ -83,8 +95,45 @@ fn latest<T: Ord + Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
     }
 }
 
+/// Folds `theirs` into `mine`: a union of the keys. On a key both hold with
+/// different values, the value whose JSON text sorts last wins, whichever
+/// side it came from. This is not the merge a newer version may define for
+/// the field (it cannot be known here), but it keeps every field, and as a
+/// maximum under a total order it is commutative, associative and
+/// idempotent like the rest of [`UserState::merge`]. (Letting `mine` win
+/// would make `a.merge(b)` and `b.merge(a)` differ.)
+fn merge_unknown(
+    mine: &mut BTreeMap<String, serde_json::Value>,
+    theirs: &BTreeMap<String, serde_json::Value>,
+) {
+    for (key, value) in theirs {
+        match mine.get_mut(key) {
+            None => {
+                mine.insert(key.clone(), value.clone());
+            }
+            Some(current) => {
+                if json_order(value, current) == Ordering::Greater {
+                    *current = value.clone();
+                }
+            }
+        }
+    }
+}
+
+/// A total order on JSON values: that of their compact text. serde_json
+/// writes an object's keys sorted and each number in one way, so equal
+/// values have equal texts, and the order is the same on every host.
+fn json_order(a: &serde_json::Value, b: &serde_json::Value) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    a.to_string().cmp(&b.to_string())
+}
+
 impl UserState {
-    /// Folds `other` into `self`: a union of sets and the latest of each time.
+    /// Folds `other` into `self`: a union of sets and the latest of each time
+    /// (and, for fields this version does not know, a union of them: see
+    /// [`UserState::extra`]).
     pub fn merge(&mut self, other: &UserState) {
         self.failures.extend(other.failures.iter().cloned());
         self.last_reactivation = latest(&self.last_reactivation, &other.last_reactivation);
@@ -97,6 +146,7 @@ impl UserState {
         self.password_history
             .extend(other.password_history.iter().cloned());
         self.expires_on = latest(&self.expires_on, &other.expires_on);
+        merge_unknown(&mut self.extra, &other.extra);
     }
 
     /// Failures at or before this instant never count again.
@@ -137,6 +187,8 @@ impl UserState {
     }
 
     /// True when nothing at all is known: such a state need not be stored.
+    /// A state holding only fields this version does not know is not empty:
+    /// a newer version recorded something in it.
     pub fn is_empty(&self) -> bool {
         *self == UserState::default()
     }

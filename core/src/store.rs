@@ -5,23 +5,32 @@
 //!
 //! - `<user>.state`: the user's [`UserState`], a header line then JSON, 0600;
 //! - `<user>.lock`: taken with `flock` around every read-modify-write;
-//! - `.tmp.<user>.<pid>`: a new state being written, renamed over the old one;
+//! - `.tmp.<user>.<pid>`: a new state being written, renamed over the old one.
+//!   It is written only under the user's lock, which excludes every other
+//!   writer of that user, other threads of the same process included (each
+//!   takes the lock through its own open file), so the name is never in use
+//!   twice at once;
 //! - `.corrupt.<user>.<time>`: a state that failed to decode, kept for inspection.
 //!
 //! User names never start with '.', so the store's own files cannot collide
-//! with a user's. Every open refuses to follow a symbolic link, and every
-//! change is written to a temporary file, synced, renamed and the directory
-//! synced, so a crash leaves either the old state or the new one.
+//! with a user's, and are at most
+//! [`MAX_USER_NAME_LEN`](crate::username::MAX_USER_NAME_LEN) bytes long, so
+//! each of these names fits in a path component (NAME_MAX, 255 bytes). Every
+//! open refuses to follow a symbolic link, and every change is written to a
+//! temporary file, synced, renamed and the directory synced, so a crash
+//! leaves either the old state or the new one.
 
 use crate::state::UserState;
 use crate::time::Timestamp;
 use crate::username::UserName;
+use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The first line of every state file: a magic word and the format version.
 pub const STATE_HEADER: &str = "deadbolt-state 1\n";
@@ -29,6 +38,18 @@ pub const STATE_HEADER: &str = "deadbolt-state 1\n";
 /// A state file larger than this is treated as corrupt rather than read:
 /// 1024 failures and a long history fit in far less.
 pub const MAX_STATE_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How long [`StateStore::lock`] waits for another holder of a user's lock
+/// before giving up with [`StoreError::Busy`]. A holder only reads, changes
+/// and writes one small file, which takes milliseconds; one that holds the
+/// lock longer is stopped (SIGSTOP, ctrl-Z) or stuck, and waiting for it
+/// would hang every login of that user.
+pub const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// The first pause between two attempts at a held lock; each pause doubles,
+/// up to [`LOCK_RETRY_MAX`].
+const LOCK_RETRY_FIRST: Duration = Duration::from_millis(10);
+const LOCK_RETRY_MAX: Duration = Duration::from_millis(100);
 
 /// What went wrong in the store. The paths are the store's own; no secret is
 /// ever part of an error.
@@ -41,6 +62,10 @@ pub enum StoreError {
     Insecure { path: PathBuf, why: &'static str },
     /// The state directory does not exist (and was not to be created).
     Missing { path: PathBuf },
+    /// Someone else (another process, or another thread of this one) held
+    /// the user's lock (this path) for longer than [`LOCK_WAIT`]; nothing was
+    /// read or written.
+    Busy { path: PathBuf },
 }
 
 impl fmt::Display for StoreError {
@@ -53,6 +78,12 @@ impl fmt::Display for StoreError {
             StoreError::Missing { path } => {
                 write!(f, "{}: the state directory does not exist", path.display())
             }
+            StoreError::Busy { path } => write!(
+                f,
+                "{}: another process holds the lock of this user's state for more than {} s",
+                path.display(),
+                LOCK_WAIT.as_secs()
+            ),
         }
     }
 }
@@ -110,6 +141,7 @@ pub struct UserLock {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    lock_wait: Duration,
 }
 
 impl StateStore {
@@ -124,6 +156,7 @@ impl StateStore {
                 check_dir(dir, &meta)?;
                 Ok(StateStore {
                     dir: dir.to_owned(),
+                    lock_wait: LOCK_WAIT,
                 })
             }
         }
@@ -137,6 +170,15 @@ impl StateStore {
             Err(e) => return Err(io_err(dir)(e)),
         }
         Self::open_existing(dir)
+    }
+
+    /// Waits at most `wait` for a held lock instead of [`LOCK_WAIT`]: for
+    /// tests, which need not wait seconds to see a lock given up. Zero tries
+    /// once. [`StoreError::Busy`]'s message still names [`LOCK_WAIT`].
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -209,21 +251,39 @@ impl StateStore {
         })
     }
 
-    /// Takes the user's lock, waiting for whoever holds it.
+    /// Takes the user's lock, waiting for whoever holds it at most
+    /// [`LOCK_WAIT`] (or the wait set by [`Self::with_lock_wait`]): after
+    /// that, [`StoreError::Busy`]. The lock is tried without blocking, then
+    /// again after pauses of 10 ms doubling up to 100 ms.
     pub fn lock(&self, user: &UserName) -> Result<UserLock, StoreError> {
         let path = self.lock_path(user);
-        let file = open_private(&path, false)?;
-        let flock =
-            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
-                path: path.clone(),
-                source: io::Error::from(errno),
-            })?;
-        Ok(UserLock { _flock: flock })
+        let mut file = open_private(&path, false)?;
+        let started = Instant::now();
+        let mut pause = LOCK_RETRY_FIRST;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(flock) => return Ok(UserLock { _flock: flock }),
+                Err((back, Errno::EWOULDBLOCK | Errno::EINTR)) => file = back,
+                Err((_, errno)) => {
+                    return Err(StoreError::Io {
+                        path,
+                        source: io::Error::from(errno),
+                    })
+                }
+            }
+            let left = self.lock_wait.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(StoreError::Busy { path });
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(LOCK_RETRY_MAX);
+        }
     }
 
-    /// Read-modify-write under the user's lock. `change` returns whether it
-    /// changed anything; only then is the state written. A state that fails to
-    /// decode is moved aside and `change` starts from an empty one.
+    /// Read-modify-write under the user's lock (see [`Self::lock`] for how
+    /// long it waits for it). `change` returns whether it changed anything;
+    /// only then is the state written. A state that fails to decode is moved
+    /// aside and `change` starts from an empty one.
     pub fn update<F>(
         &self,
         user: &UserName,

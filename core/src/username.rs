@@ -6,8 +6,15 @@
 use std::fmt;
 
 /// The longest user name accepted, in bytes. glibc accepts longer ones, but no
-/// directory or login program we serve does, and a bound keeps file names short.
-pub const MAX_USER_NAME_LEN: usize = 256;
+/// directory or login program we serve does.
+///
+/// The bound leaves room for the store's own file names under the kernel's
+/// NAME_MAX (255 bytes per path component): the longest of them,
+/// `.corrupt.<user>.<micros>`, adds at most 30 bytes to the name (`.corrupt.`,
+/// a dot and a time of up to 20 characters), `.tmp.<user>.<pid>` 16 and
+/// `<user>.state` 6. A bound near 255 would accept names whose files cannot
+/// be created, and whose failures would then never be recorded.
+pub const MAX_USER_NAME_LEN: usize = 200;
 
 /// A user name checked to be usable as a single path component.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,7 +37,7 @@ impl fmt::Display for UserNameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             UserNameError::Empty => "the user name is empty",
-            UserNameError::TooLong => "the user name is longer than 256 bytes",
+            UserNameError::TooLong => "the user name is longer than 200 bytes",
             UserNameError::NotUtf8 => "the user name is not valid UTF-8",
             UserNameError::Slash => "the user name contains '/'",
             UserNameError::Dot => "the user name is '.' or '..' or starts with '.'",
@@ -127,10 +134,19 @@ mod tests {
             assert_eq!(UserName::from_bytes(raw), Err(*expected), "{raw:?}");
         }
         assert_eq!(
-            UserName::from_bytes(&[b'a'; 257]),
+            UserName::from_bytes(&[b'a'; MAX_USER_NAME_LEN + 1]),
             Err(UserNameError::TooLong)
         );
-        assert!(UserName::from_bytes(&[b'a'; 256]).is_ok());
+        assert_eq!(
+            UserName::from_bytes(&[b'a'; 256]),
+            Err(UserNameError::TooLong)
+        );
+        assert!(UserName::from_bytes(&[b'a'; MAX_USER_NAME_LEN]).is_ok());
+        assert_eq!(MAX_USER_NAME_LEN, 200);
+        assert_eq!(
+            UserNameError::TooLong.to_string(),
+            "the user name is longer than 200 bytes"
+        );
         assert_eq!(
             UserName::from_bytes(&vec![b'a'; 10 * 1024]),
             Err(UserNameError::TooLong)

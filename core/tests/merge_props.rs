@@ -1,11 +1,14 @@
 //! Design principle 3: states merge without conflicts. `UserState::merge` is a
 //! union of sets and a max of times, so it must be commutative, associative
 //! and idempotent, pruning must never change the derived lock, and the lock
-//! derived from a merge must not depend on the order of the merge.
+//! derived from a merge must not depend on the order of the merge. Fields
+//! written by a newer version are kept through all of it.
 
 use deadbolt_core::state::{PasswordRecord, Stamped};
 use deadbolt_core::{Failure, LockoutPolicy, Timestamp, UnlockAfter, UserState};
 use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Times in a small range of whole seconds, so that failures, resets and
@@ -59,6 +62,30 @@ fn stamped_day() -> impl Strategy<Value = Option<Stamped<i64>>> {
     )
 }
 
+/// Fields a newer version might write: a few names, none of them known
+/// here, with values that often differ between two states.
+fn unknown_fields() -> impl Strategy<Value = BTreeMap<String, Value>> {
+    prop::collection::btree_map(
+        prop::sample::select(vec!["mfa_enrolled", "zz_future", "a_new_set"])
+            .prop_map(str::to_owned),
+        prop::sample::select(vec![
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(1),
+            json!(-1),
+            json!(2.5),
+            json!("x"),
+            json!("y"),
+            json!([1, 2]),
+            json!([2]),
+            json!({"at": 1, "by": "web1"}),
+            json!({"at": 2}),
+        ]),
+        0..3,
+    )
+}
+
 prop_compose! {
     fn user_state()(
         failures in prop::collection::btree_set(failure(), 0..12),
@@ -73,6 +100,7 @@ prop_compose! {
         ),
         password_history in prop::collection::btree_set(password_record(), 0..4),
         expires_on in stamped_day(),
+        extra in unknown_fields(),
     ) -> UserState {
         let (
             last_reactivation,
@@ -94,6 +122,7 @@ prop_compose! {
             last_password_change,
             password_history,
             expires_on,
+            extra,
         }
     }
 }
@@ -181,6 +210,22 @@ proptest! {
             a.last_password_change.max(b.last_password_change)
         );
         prop_assert_eq!(m.expires_on, a.expires_on.clone().max(b.expires_on.clone()));
+        // Every unknown field of either side is kept, with one of its values.
+        let keys: Vec<&String> = a.extra.keys().chain(b.extra.keys()).collect();
+        for key in keys {
+            let value = m.extra.get(key);
+            prop_assert!(value.is_some(), "{} lost", key);
+            prop_assert!(
+                a.extra.get(key) == value || b.extra.get(key) == value,
+                "{} = {:?} comes from neither side",
+                key,
+                value
+            );
+        }
+        prop_assert_eq!(
+            m.extra.len(),
+            a.extra.keys().chain(b.extra.keys()).collect::<std::collections::BTreeSet<_>>().len()
+        );
     }
 
     #[test]
@@ -264,6 +309,38 @@ proptest! {
         let back: UserState = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(back, a);
     }
+}
+
+/// Two hosts hold different values of a field this version does not know:
+/// both orders of the merge keep the same one, and nothing else changes.
+#[test]
+fn unknown_fields_merge_the_same_whichever_side_holds_them() {
+    let mine = UserState {
+        last_success: Some(Timestamp::from_secs(5)),
+        extra: BTreeMap::from([
+            ("mfa_enrolled".to_owned(), json!(false)),
+            ("only_mine".to_owned(), json!([1])),
+        ]),
+        ..UserState::default()
+    };
+    let theirs = UserState {
+        extra: BTreeMap::from([
+            ("mfa_enrolled".to_owned(), json!(true)),
+            ("only_theirs".to_owned(), json!({"a": 1})),
+        ]),
+        ..UserState::default()
+    };
+    let one_way = merged(&mine, &theirs);
+    assert_eq!(one_way, merged(&theirs, &mine));
+    assert_eq!(one_way.last_success, Some(Timestamp::from_secs(5)));
+    // "true" sorts after "false".
+    assert_eq!(one_way.extra["mfa_enrolled"], json!(true));
+    assert_eq!(one_way.extra["only_mine"], json!([1]));
+    assert_eq!(one_way.extra["only_theirs"], json!({"a": 1}));
+    assert_eq!(one_way.extra.len(), 3);
+    // A state holding only unknown fields still holds something.
+    assert!(!theirs.is_empty());
+    assert!(UserState::default().is_empty());
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! The root-only state store (design principle 2): private files, no links
-//! followed, corrupt states moved aside, and no update lost to a race.
+//! followed, corrupt states moved aside, no update lost to a race, and no
+//! login held up for long by a stuck holder of a lock.
 
 use deadbolt_core::state::{PasswordRecord, MAX_FAILURES_KEPT};
-use deadbolt_core::store::{decode, Loaded, STATE_HEADER};
+use deadbolt_core::store::{decode, Loaded, LOCK_WAIT, STATE_HEADER};
+use deadbolt_core::username::MAX_USER_NAME_LEN;
 use deadbolt_core::{Failure, StateStore, StoreError, Timestamp, UserName, UserState};
 use std::collections::BTreeSet;
 use std::fs;
@@ -11,6 +13,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// A fresh state directory, mode 0700.
@@ -453,8 +456,8 @@ fn corrupt_contents() -> Vec<(&'static str, Vec<u8>)> {
         ("no header", b"{}\n".to_vec()),
         ("truncated JSON", truncated),
         (
-            "unknown field",
-            b"deadbolt-state 1\n{\"locked\":true}\n".to_vec(),
+            "known field of the wrong type",
+            b"deadbolt-state 1\n{\"last_success\":\"yesterday\",\"locked\":true}\n".to_vec(),
         ),
         ("not UTF-8", b"deadbolt-state 1\n{\"\xff\":1}".to_vec()),
         ("5 MiB", huge),
@@ -524,6 +527,184 @@ fn update_moves_a_corrupt_state_aside_and_writes_the_new_one() {
         );
         assert_eq!(store.users().unwrap(), vec![alice.clone()]);
     }
+}
+
+/// A state written by a newer version, with fields this one does not know,
+/// is read, not quarantined, and an update writes those fields back as they
+/// were.
+#[test]
+fn unknown_fields_are_kept_across_an_update() {
+    let tmp = private_dir();
+    let store = StateStore::open_existing(tmp.path()).unwrap();
+    let alice = user("alice");
+    let path = tmp.path().join("alice.state");
+    let newer = concat!(
+        "deadbolt-state 1\n",
+        r#"{"failures":[{"time":1000000,"host":"web1","source":"198.51.100.4","service":"sshd","pid":1}],"#,
+        r#""last_disable":20000000,"mfa":{"enrolled":true,"at":[1,2.5,"x"]},"zz_flag":null}"#,
+        "\n"
+    );
+    fs::write(&path, newer).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+
+    let loaded = present(store.load(&alice).unwrap());
+    assert_eq!(loaded.failures.len(), 1);
+    assert_eq!(loaded.last_disable, Some(Timestamp::from_secs(20)));
+    assert!(loaded.is_disabled());
+    assert_eq!(
+        loaded.extra.keys().collect::<Vec<_>>(),
+        vec!["mfa", "zz_flag"]
+    );
+    assert!(!loaded.is_empty());
+
+    let updated = store
+        .update(
+            &alice,
+            Timestamp::from_secs(30),
+            add_failure(failure(25, 2)),
+        )
+        .unwrap();
+    assert!(updated.quarantined.is_none());
+    assert!(updated.written);
+    assert_eq!(updated.state.failures.len(), 2);
+    assert_eq!(updated.state.extra, loaded.extra);
+    assert_eq!(present(store.load(&alice).unwrap()), updated.state);
+
+    // On disk, the unknown fields are there as the newer version wrote them.
+    let bytes = fs::read(&path).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes[STATE_HEADER.len()..]).unwrap();
+    assert_eq!(
+        body["mfa"],
+        serde_json::json!({"enrolled": true, "at": [1, 2.5, "x"]})
+    );
+    assert!(body.as_object().unwrap().contains_key("zz_flag"));
+    assert!(body["zz_flag"].is_null());
+    assert_eq!(body["last_disable"], 20_000_000);
+    assert_eq!(body["failures"].as_array().unwrap().len(), 2);
+    assert_eq!(listing(tmp.path()), vec!["alice.lock", "alice.state"]);
+
+    // A state of nothing but unknown fields is kept too.
+    let bob = user("bob");
+    let bob_path = tmp.path().join("bob.state");
+    fs::write(&bob_path, "deadbolt-state 1\n{\"zz_flag\":1}\n").unwrap();
+    fs::set_permissions(&bob_path, fs::Permissions::from_mode(0o600)).unwrap();
+    let bob_state = present(store.load(&bob).unwrap());
+    assert!(!bob_state.is_empty());
+    let updated = store
+        .update(&bob, Timestamp::from_secs(30), add_failure(failure(25, 2)))
+        .unwrap();
+    assert!(updated.quarantined.is_none());
+    assert_eq!(updated.state.extra["zz_flag"], 1);
+}
+
+/// The longest accepted name, in bytes, with the widest time in the name of
+/// a quarantined state: every file of the store fits in NAME_MAX.
+#[test]
+fn the_longest_user_name_can_be_stored_and_quarantined() {
+    for name in [
+        "a".repeat(MAX_USER_NAME_LEN),
+        "é".repeat(MAX_USER_NAME_LEN / 2),
+    ] {
+        let tmp = private_dir();
+        let store = StateStore::open_existing(tmp.path()).unwrap();
+        let long = user(&name);
+        store
+            .update(&long, Timestamp::from_secs(1), add_failure(failure(1, 1)))
+            .unwrap();
+        assert_eq!(present(store.load(&long).unwrap()).failures.len(), 1);
+
+        fs::write(tmp.path().join(format!("{name}.state")), b"garbage").unwrap();
+        for now in [Timestamp(i64::MAX), Timestamp(i64::MIN)] {
+            let updated = store
+                .update(&long, now, add_failure(failure(2, 2)))
+                .unwrap();
+            let kept_at = updated.quarantined.expect("not quarantined").kept_at;
+            assert_eq!(
+                kept_at,
+                tmp.path()
+                    .join(format!(".corrupt.{name}.{}", now.as_micros()))
+            );
+            assert!(kept_at.exists());
+            fs::write(tmp.path().join(format!("{name}.state")), b"garbage").unwrap();
+        }
+        assert_eq!(store.users().unwrap(), vec![long]);
+    }
+}
+
+/// A holder of a user's lock that never lets go (stopped with SIGSTOP, say)
+/// does not hang an update: it gives up after the wait, writing nothing.
+#[test]
+fn a_lock_held_too_long_gives_busy() {
+    let tmp = private_dir();
+    let store = StateStore::open_existing(tmp.path()).unwrap();
+    let alice = user("alice");
+    let held = store.lock(&alice).unwrap();
+
+    let wait = Duration::from_millis(50);
+    let impatient = store.clone().with_lock_wait(wait);
+    let waiter = {
+        let alice = alice.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let result =
+                impatient.update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)));
+            (result, started.elapsed())
+        })
+    };
+    let (result, waited) = waiter.join().unwrap();
+    let err = result.expect_err("updated through a held lock");
+    let text = err.to_string();
+    match err {
+        StoreError::Busy { path } => assert_eq!(path, tmp.path().join("alice.lock")),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert!(
+        text.ends_with(
+            "alice.lock: another process holds the lock of this user's state for more than 2 s"
+        ),
+        "{text}"
+    );
+    assert!(waited >= wait, "gave up after {waited:?}");
+    // The wait set for the store, not the 2 s of production.
+    assert!(waited < LOCK_WAIT, "waited {waited:?}");
+    assert!(!store.has_state(&alice));
+    // Trying the lock itself gives the same, and a zero wait tries once.
+    assert!(matches!(
+        store.clone().with_lock_wait(Duration::ZERO).lock(&alice),
+        Err(StoreError::Busy { .. })
+    ));
+
+    // Once the holder lets go, the lock is had at the first try.
+    drop(held);
+    store
+        .clone()
+        .with_lock_wait(Duration::ZERO)
+        .update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)))
+        .unwrap();
+    assert_eq!(present(store.load(&alice).unwrap()).failures.len(), 1);
+    assert_eq!(LOCK_WAIT, Duration::from_secs(2));
+}
+
+/// A holder that lets go within the wait is waited for: the update is made.
+#[test]
+fn a_lock_released_within_the_wait_is_taken() {
+    let tmp = private_dir();
+    let store = StateStore::open_existing(tmp.path()).unwrap();
+    let alice = user("alice");
+    let held = store.lock(&alice).unwrap();
+    let waiter = {
+        let store = store.clone();
+        let alice = alice.clone();
+        std::thread::spawn(move || {
+            store.update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(!store.has_state(&alice), "written while the lock was held");
+    drop(held);
+    let updated = waiter.join().unwrap().unwrap();
+    assert!(updated.written);
+    assert_eq!(present(store.load(&alice).unwrap()).failures.len(), 1);
 }
 
 #[test]

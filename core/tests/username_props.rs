@@ -6,6 +6,9 @@ use deadbolt_core::{UserName, UserNameError};
 use proptest::prelude::*;
 use std::path::{Component, Path};
 
+/// The longest path component Linux accepts, in bytes.
+const NAME_MAX: usize = 255;
+
 fn control_char() -> impl Strategy<Value = char> {
     prop_oneof![
         (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
@@ -20,8 +23,9 @@ fn name_like() -> impl Strategy<Value = String> {
         "[a-z][a-z0-9._@-]{0,20}",
         "[.\\-/a-zé\\x00-\\x1f\\x7f ]{0,12}",
         ".{0,40}",
+        "[a-z]{195,205}",
+        "é{95,105}",
         "[a-z]{250,262}",
-        "é{120,135}",
     ]
 }
 
@@ -36,11 +40,19 @@ fn assert_safe(name: &UserName, text: &str) -> Result<(), TestCaseError> {
     prop_assert!(!s.chars().any(char::is_whitespace));
     prop_assert!(!s.starts_with('.'));
     prop_assert!(!s.starts_with('-'));
-    // One normal path component, as is the store's file name built from it.
-    for file in [s.to_owned(), format!("{s}.state"), format!("{s}.lock")] {
+    // One normal path component, as is each of the store's file names built
+    // from it, and each fits in NAME_MAX with the widest pid and time.
+    for file in [
+        s.to_owned(),
+        format!("{s}.state"),
+        format!("{s}.lock"),
+        format!(".tmp.{s}.{}", u32::MAX),
+        format!(".corrupt.{s}.{}", i64::MIN),
+    ] {
         let parts: Vec<_> = Path::new(&file).components().collect();
         prop_assert_eq!(parts.len(), 1);
         prop_assert!(matches!(parts[0], Component::Normal(p) if p == file.as_str()));
+        prop_assert!(file.len() <= NAME_MAX, "{} bytes", file.len());
     }
     prop_assert_eq!(name.to_string(), text);
     Ok(())
@@ -105,13 +117,18 @@ proptest! {
 
 #[test]
 fn the_length_bound_is_in_bytes() {
-    // 128 two-byte characters: exactly the limit.
-    let at_limit = "é".repeat(128);
+    assert_eq!(MAX_USER_NAME_LEN, 200);
+    // 100 two-byte characters: exactly the limit.
+    let at_limit = "é".repeat(100);
     assert_eq!(at_limit.len(), MAX_USER_NAME_LEN);
     assert!(UserName::parse(&at_limit).is_ok());
-    // 129 characters: well under 256 characters, over 256 bytes.
+    // 101 characters: well under 200 characters, over 200 bytes.
     assert_eq!(
-        UserName::parse(&"é".repeat(129)),
+        UserName::parse(&"é".repeat(101)),
+        Err(UserNameError::TooLong)
+    );
+    assert_eq!(
+        UserName::parse(&"a".repeat(MAX_USER_NAME_LEN + 1)),
         Err(UserNameError::TooLong)
     );
     assert_eq!(
