@@ -186,22 +186,31 @@ pub fn has_mark(pamh: &PamHandle, key: &'static str) -> bool {
 /// The value stored by [`set_mark`]: its presence is the whole message.
 pub struct Mark;
 
-/// Where the password phase keeps the new password it approved, for
-/// `commit` to check that the storing module stored that one. libpam drops
-/// it (and [`Secret`] zeroes it) at pam_end.
-const APPROVED_PASSWORD: &str = "pam_deadbolt_approved_password";
+/// Where the password phase keeps the argon2id hash (a PHC string) of the
+/// new password it approved, for `commit` to check that the storing module
+/// stored that one. Only the hash: the password itself is not kept in the
+/// host's memory until pam_end.
+const APPROVED_HASH: &str = "pam_deadbolt_approved_hash";
 
-/// Keeps the approved new password for the rest of this transaction.
-pub fn set_approved(pamh: &mut PamHandle, password: Secret) -> Result<(), PamResultCode> {
-    pamh.set_data(APPROVED_PASSWORD, Box::new(password))
+/// The value stored under [`APPROVED_HASH`].
+struct ApprovedHash(String);
+
+/// Keeps the hash of the approved new password for the rest of this
+/// transaction.
+pub fn set_approved(pamh: &mut PamHandle, phc: String) -> Result<(), PamResultCode> {
+    pamh.set_data(APPROVED_HASH, Box::new(ApprovedHash(phc)))
 }
 
-/// The new password the password phase approved in this transaction.
-pub fn approved(pamh: &PamHandle) -> Option<&Secret> {
-    // SAFETY: only `set_approved` stores data under this key, always a
-    // `Secret`, the type `get_data` is told to expect.
-    unsafe { pamh.get_data::<Secret>(APPROVED_PASSWORD) }.ok()
+/// The hash of the new password the password phase approved in this
+/// transaction.
+pub fn approved(pamh: &PamHandle) -> Option<&str> {
+    // SAFETY: only `set_approved` stores data under this key, always an
+    // `ApprovedHash`, the type `get_data` is told to expect.
+    unsafe { pamh.get_data::<ApprovedHash>(APPROVED_HASH) }
+        .ok()
+        .map(|hash| hash.0.as_str())
 }
+
 /// Set once preauth refused the account (and logged why).
 pub const REFUSED: &str = "pam_deadbolt_refused";
 /// Set once the user was told why the account refuses logins, so later

@@ -19,15 +19,26 @@ use crate::log;
 use crate::phases::load_config;
 use deadbolt_config::EffectivePassword;
 use deadbolt_core::identity;
-use deadbolt_core::password::{ChangeContext, PasswordHistory, RuleFailure};
+use deadbolt_core::password::{self as rules, ChangeContext, PasswordHistory, RuleFailure};
 use deadbolt_core::store::Loaded;
 use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
-use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_SILENT, PAM_TEXT_INFO};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::socket::{
+    send, shutdown, socketpair, AddressFamily, MsgFlags, Shutdown, SockFlag, SockType,
+};
+use nix::unistd::Pid;
+use pam::constants::{
+    PamFlag, PamResultCode, PAM_CHANGE_EXPIRED_AUTHTOK, PAM_ERROR_MSG, PAM_SILENT, PAM_TEXT_INFO,
+};
 use pam::conv::Conv;
 use pam::items::OldAuthTok;
 use pam::module::PamHandle;
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Linux-PAM's flags for the two passes of `pam_chauthtok`.
@@ -37,6 +48,14 @@ const PAM_UPDATE_AUTHTOK: PamFlag = 0x2000;
 /// The strength checker must answer within this; a hung helper must not
 /// hang `passwd`.
 const CHECKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most output read from the strength checker: its verdict is one short
+/// line, so more than this is not a verdict.
+const MAX_VERDICT_BYTES: usize = 64 * 1024;
+
+/// What the user is told when the strength checker gave no verdict.
+const MSG_UNCHECKED: &str =
+    "BAD PASSWORD: its strength could not be checked; try again, or ask an administrator.";
 
 fn tell(pamh: &PamHandle, flags: PamFlag, style: pam::constants::PamMessageStyle, text: &str) {
     if flags & PAM_SILENT != 0 {
@@ -64,7 +83,7 @@ pub fn chauthtok(
     args: &[&str],
     flags: PamFlag,
 ) -> PamResultCode {
-    let name = match UserName::from_bytes(user) {
+    let typed = match UserName::from_bytes(user) {
         Ok(name) => name,
         Err(why) => {
             log::notice(&format!("password change refused: {why}"));
@@ -72,9 +91,30 @@ pub fn chauthtok(
         }
     };
     let config = load_config(args);
-    let Some(account) = identity::lookup(name.as_str()) else {
+    let Some(account) = identity::lookup(typed.as_str()) else {
         // Not an account of this host: the storing module will say so.
         return PamResultCode::PAM_IGNORE;
+    };
+    // State is kept under the account's own name (NSS's spelling), so
+    // `ALICE` and `alice` share one history and one change time.
+    let name = if account.name == typed.as_str() {
+        typed
+    } else {
+        match UserName::parse(&account.name) {
+            Ok(own) => {
+                log::info(&format!(
+                    "password change of {own}, named {typed} at the prompt ({origin})"
+                ));
+                own
+            }
+            Err(why) => {
+                log::error(&format!(
+                    "password change of {typed} refused: NSS names the account in a way \
+                     deadbolt cannot store ({why}) ({origin})"
+                ));
+                return PamResultCode::PAM_USER_UNKNOWN;
+            }
+        }
     };
     let membership = identity::Membership::of(name.as_str(), account.gid);
     let policy = config.effective_password(|group| membership.contains(group));
@@ -93,7 +133,11 @@ pub fn chauthtok(
         origin: origin.to_owned(),
     };
     let now = Timestamp::now();
-    let caller_is_root = nix::unistd::getuid().is_root();
+    // Root changing a password by choice (`passwd alice`), not sshd or login
+    // running as root to make the user change an expired one: then the user
+    // is at the prompt, and min_age and the rules hold for him, as in
+    // pam_unix and pam_pwquality.
+    let caller_is_root = nix::unistd::getuid().is_root() && flags & PAM_CHANGE_EXPIRED_AUTHTOK == 0;
     if args.contains(&"commit") {
         if flags & PAM_UPDATE_AUTHTOK != 0 {
             if let Some(approved) = ffi::approved(pamh) {
@@ -112,7 +156,8 @@ pub fn chauthtok(
 }
 
 /// `min_age`: no change too soon after the last one, unless one is
-/// required. Root may always change a password.
+/// required. Root may always change a password (but not a user whose
+/// expired password root's sshd or login asks him to change).
 fn prelim(
     pamh: &PamHandle,
     changer: &Changer,
@@ -196,7 +241,29 @@ fn update(
             }
             code => return code,
         }
-        if let Err(code) = ffi::set_approved(pamh, new) {
+        // Only the hash is kept for `commit`: the password itself must not
+        // stay in the host's memory until pam_end, hours later in login or
+        // gdm.
+        let phc = match changer.policy.hash.hash(new.as_bytes()) {
+            Ok(phc) => phc,
+            Err(err) => {
+                log::error(&format!(
+                    "password change of {} refused: the new password could not be hashed: \
+                     {err} ({})",
+                    changer.name, changer.origin
+                ));
+                tell(
+                    pamh,
+                    flags,
+                    PAM_ERROR_MSG,
+                    "The new password could not be processed; ask an administrator.",
+                );
+                ffi::clear_new_password(pamh);
+                return PamResultCode::PAM_AUTHTOK_ERR;
+            }
+        };
+        drop(new);
+        if let Err(code) = ffi::set_approved(pamh, phc) {
             return code;
         }
         return PamResultCode::PAM_SUCCESS;
@@ -242,71 +309,35 @@ fn judge(changer: &Changer, new: &Secret, old: Option<&[u8]>) -> Vec<String> {
     reasons
 }
 
-/// Asks the strength checker. When it cannot answer, the rules alone apply
-/// and the log says why: a broken checker must not block every change.
+/// Asks the strength checker, and refuses the password unless it answered.
+///
+/// Only a verdict read from its standard output counts: a checker that was
+/// killed, stopped, timed out, ran out of a resource or wrote anything else
+/// refuses the password, since the user running a setuid `passwd` could
+/// otherwise get any password through by breaking it. The one exception is
+/// a checker that is not installed at all: then the rules alone apply and
+/// the log says so, so that a missing package never blocks every change.
 fn strength(changer: &Changer, new: &Secret) -> Vec<String> {
-    let policy = &changer.policy;
-    let mut command = Command::new(&policy.checker);
-    command
-        .arg("--user")
-        .arg(changer.name.as_str())
-        .arg("--real-name")
-        .arg(&changer.real_name)
-        .arg("--min-strength")
-        .arg(policy.min_strength.to_string());
-    if policy.lists.is_empty() {
-        command.arg("--no-lists");
-    }
-    for list in &policy.lists {
-        command.arg("--list").arg(list);
-    }
-    let mut child = match command
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(err) => {
+    let checker = &changer.policy.checker;
+    let verdict = match ask_checker(changer, new) {
+        Ok(verdict) => verdict,
+        Err(NoVerdict::NotInstalled(err)) => {
             log::error(&format!(
-                "strength checker {} unavailable ({err}); only the rules were applied",
-                policy.checker.display()
+                "strength checker {} not installed ({err}); only the rules were applied",
+                checker.display()
             ));
             return Vec::new();
         }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // The password goes through a pipe: never argv, never the environment.
-        let _ = stdin.write_all(new.as_bytes());
-    }
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() < CHECKER_TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
+        Err(NoVerdict::Failed(why)) => {
+            log::error(&format!(
+                "strength checker {} gave no verdict ({why}); the new password of {} was \
+                 refused ({})",
+                checker.display(),
+                changer.name,
+                changer.origin
+            ));
+            return vec![MSG_UNCHECKED.to_owned()];
         }
-    };
-    let mut output = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        let _ = stdout.take(64 * 1024).read_to_end(&mut output);
-    }
-    let verdict: Option<serde_json::Value> = status
-        .filter(|s| s.code() == Some(0) || s.code() == Some(1))
-        .and_then(|_| serde_json::from_slice(&output).ok());
-    let Some(verdict) = verdict else {
-        log::error(&format!(
-            "strength checker {} gave no verdict; only the rules were applied",
-            policy.checker.display()
-        ));
-        return Vec::new();
     };
     for problem in verdict["list_problems"].as_array().into_iter().flatten() {
         if let Some(text) = problem.as_str() {
@@ -329,34 +360,234 @@ fn strength(changer: &Changer, new: &Secret) -> Vec<String> {
     }
 }
 
-/// The storing module succeeded: keep the new password's hash and the time.
-fn commit(pamh: &PamHandle, approved: &Secret, changer: &Changer, now: Timestamp) {
-    let stored = pamh.get_item::<pam::items::AuthTok>().ok().flatten();
-    if stored
-        .as_ref()
-        .is_some_and(|token| token.as_bytes() != approved.as_bytes())
-    {
-        // The storing module asked for a password of its own: the stack
-        // lacks `use_authtok`, and the password it stored was never judged.
-        log::error(&format!(
-            "password of {} changed to one deadbolt did not judge: give the storing \
-             module use_authtok ({})",
-            changer.name, changer.origin
-        ));
+/// Why the strength checker gave no verdict.
+enum NoVerdict {
+    /// The program does not exist: the rules alone apply.
+    NotInstalled(io::Error),
+    /// Anything else, for the log: the password is refused.
+    Failed(String),
+}
+
+/// Runs the strength checker on `new` and returns its verdict, a JSON
+/// object whose `accepted` is a boolean. Its exit status is not looked at:
+/// the verdict alone decides, and a host that ignores SIGCHLD cannot even
+/// learn it.
+fn ask_checker(changer: &Changer, new: &Secret) -> Result<serde_json::Value, NoVerdict> {
+    let checker = &changer.policy.checker;
+    // Looked for first, so that a missing checker, the one failure that
+    // must not refuse the change, is not left to exec: when exec fails,
+    // std's spawn (forking, as it does once `uid` is set) reaps the failed
+    // child and panics if it cannot, as in a host that ignores SIGCHLD.
+    if let Err(err) = std::fs::metadata(checker) {
+        if err.kind() == io::ErrorKind::NotFound {
+            return Err(NoVerdict::NotInstalled(err));
+        }
     }
-    let remember = changer.policy.rules.remember;
-    let phc = if remember == 0 {
-        None
-    } else {
-        match stored {
-            Some(token) => match changer.policy.hash.hash(token.as_bytes()) {
-                Ok(phc) => Some(phc),
-                Err(err) => {
-                    log::error(&format!("history of {} not kept: {err}", changer.name));
-                    None
+    // The password goes through a socket, never argv or the environment; a
+    // socket rather than a pipe so that writing to a checker that already
+    // exited fails with EPIPE (MSG_NOSIGNAL) instead of killing the host
+    // with SIGPIPE.
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|err| NoVerdict::Failed(format!("no socket to hand it the password: {err}")))?;
+    let deadline = Instant::now() + CHECKER_TIMEOUT;
+    let mut child = spawn_checker(changer, theirs).map_err(|err| {
+        if err.kind() == io::ErrorKind::NotFound {
+            NoVerdict::NotInstalled(err)
+        } else {
+            NoVerdict::Failed(format!("cannot run it: {err}"))
+        }
+    })?;
+    let output = match child.stdout.take() {
+        Some(stdout) => exchange(ours, stdout, new.as_bytes(), deadline),
+        None => Err("its standard output was not captured".to_owned()),
+    };
+    let status = reap(&mut child, output.is_ok());
+    let exited = match status {
+        Some(status) => format!("; {status}"),
+        None => String::new(),
+    };
+    let output = output.map_err(|why| NoVerdict::Failed(format!("{why}{exited}")))?;
+    match serde_json::from_slice::<serde_json::Value>(&output) {
+        Ok(verdict) if verdict["accepted"].is_boolean() => Ok(verdict),
+        _ => Err(NoVerdict::Failed(format!(
+            "its output ({} bytes) is not a verdict{exited}",
+            output.len()
+        ))),
+    }
+}
+
+/// Starts the checker with `stdin` as its standard input. The `Command`,
+/// which holds this process's copy of `stdin`, is gone when this returns,
+/// so the checker's end is then open in the checker alone.
+fn spawn_checker(changer: &Changer, stdin: OwnedFd) -> io::Result<Child> {
+    let policy = &changer.policy;
+    let mut command = Command::new(&policy.checker);
+    command
+        .arg("--user")
+        .arg(changer.name.as_str())
+        .arg("--real-name")
+        .arg(&changer.real_name)
+        .arg("--min-strength")
+        .arg(policy.min_strength.to_string());
+    if policy.lists.is_empty() {
+        command.arg("--no-lists");
+    }
+    for list in &policy.lists {
+        command.arg("--list").arg(list);
+    }
+    command
+        .env_clear()
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // Out of the terminal's foreground group: ^C and ^Z at the prompt
+        // do not reach it.
+        .process_group(0);
+    if nix::unistd::geteuid().is_root() {
+        // Under a setuid `passwd` the real uid is the invoking user's, who
+        // may signal any process with that real uid: the checker gets root
+        // as its real uid too, so he cannot stop or kill it.
+        command.uid(0).gid(0);
+    }
+    command.spawn()
+}
+
+/// Hands `password` to the checker over `socket` (then shuts the socket
+/// for writing, so it sees the end of its input) while reading its standard
+/// output to the end, all by `deadline`. Returns that output.
+///
+/// A checker that stops reading early (it exited, or closed its standard
+/// input) is no error here: what it wrote decides.
+fn exchange(
+    socket: OwnedFd,
+    mut stdout: ChildStdout,
+    password: &[u8],
+    deadline: Instant,
+) -> Result<Vec<u8>, String> {
+    let mut socket = Some(socket);
+    let mut sent = 0;
+    let mut output = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if sent == password.len() {
+            if let Some(socket) = socket.take() {
+                let _ = shutdown(socket.as_raw_fd(), Shutdown::Write);
+            }
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(format!("no answer within {} s", CHECKER_TIMEOUT.as_secs()));
+        }
+        // Rounded up, so the last wait does not spin on a zero timeout.
+        let millis = u16::try_from(remaining.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
+        let (readable, writable) = {
+            let mut fds = vec![PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
+            if let Some(socket) = &socket {
+                fds.push(PollFd::new(socket.as_fd(), PollFlags::POLLOUT));
+            }
+            match poll(&mut fds, PollTimeout::from(millis)) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(err) => return Err(format!("poll failed: {err}")),
+            }
+            // Any event (POLLHUP and POLLERR included) is worth a read or a
+            // write: its result tells what happened.
+            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+        };
+        if writable {
+            if let Some(open) = &socket {
+                match send(
+                    open.as_raw_fd(),
+                    &password[sent..],
+                    MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok(n) => sent += n,
+                    Err(Errno::EAGAIN | Errno::EINTR) => {}
+                    // EPIPE, ECONNRESET: the checker no longer reads.
+                    Err(_) => socket = None,
                 }
-            },
-            _ => None,
+            }
+        }
+        if readable {
+            match stdout.read(&mut chunk) {
+                Ok(0) => return Ok(output),
+                Ok(n) => {
+                    output.extend_from_slice(&chunk[..n]);
+                    if output.len() > MAX_VERDICT_BYTES {
+                        return Err(format!("it wrote more than {MAX_VERDICT_BYTES} bytes"));
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(format!("reading its output failed: {err}")),
+            }
+        }
+    }
+}
+
+/// Collects the checker's exit status, killing it first if it is still
+/// running; with `finished` false (its output did not end), killing as well
+/// whatever it started, which may hold its output open. Failures are
+/// ignored: a host that ignores SIGCHLD has its children reaped by the
+/// kernel, and waiting then fails with ECHILD.
+fn reap(child: &mut Child, finished: bool) -> Option<ExitStatus> {
+    if !finished {
+        kill_group(child);
+    }
+    match child.try_wait() {
+        Ok(Some(status)) => Some(status),
+        Ok(None) => {
+            kill_group(child);
+            child.wait().ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// SIGKILL to the checker's process group (`process_group(0)`), whose id is
+/// the checker's pid: until the checker is reaped, that id cannot be given
+/// to another process.
+fn kill_group(child: &mut Child) {
+    let group = i32::try_from(child.id()).map(Pid::from_raw);
+    if group.map_or(true, |group| killpg(group, Signal::SIGKILL).is_err()) {
+        let _ = child.kill();
+    }
+}
+
+/// The storing module succeeded: keep the new password's hash and the time.
+/// `approved` is the argon2id hash of the password the update pass approved.
+fn commit(pamh: &PamHandle, approved: &str, changer: &Changer, now: Timestamp) {
+    let remember = changer.policy.rules.remember;
+    let stored = pamh.get_item::<pam::items::AuthTok>().ok().flatten();
+    let phc = match stored {
+        None => None,
+        Some(token) if rules::verify(token.as_bytes(), approved) => {
+            (remember > 0).then(|| approved.to_owned())
+        }
+        Some(token) => {
+            // The storing module asked for a password of its own: the stack
+            // lacks `use_authtok`, and the password it stored was never judged.
+            log::error(&format!(
+                "password of {} changed to one deadbolt did not judge: give the storing \
+                 module use_authtok ({})",
+                changer.name, changer.origin
+            ));
+            if remember == 0 {
+                None
+            } else {
+                match changer.policy.hash.hash(token.as_bytes()) {
+                    Ok(phc) => Some(phc),
+                    Err(err) => {
+                        log::error(&format!("history of {} not kept: {err}", changer.name));
+                        None
+                    }
+                }
+            }
         }
     };
     let result = StateStore::open_or_create(&changer.store_dir).and_then(|store| {

@@ -279,11 +279,7 @@ fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict 
 /// The user's state as it is now; `None` when there is none or it cannot be
 /// read (logged). A login is never refused because the store is broken: the
 /// password module still decides, and the error is in the log.
-fn current_state(
-    subject: &Subject,
-    dir: &Path,
-    now: Timestamp,
-) -> Option<(StateStore, UserState)> {
+fn current_state(subject: &Subject, dir: &Path, now: Timestamp) -> Option<(StateStore, UserState)> {
     let store = match StateStore::open_existing(dir) {
         Ok(store) => store,
         Err(deadbolt_core::StoreError::Missing { .. }) => return None,
@@ -310,7 +306,11 @@ fn current_state(
 /// letting the user in would fail open. It is kept aside for inspection and
 /// replaced by one that disables the account until an administrator looks
 /// (`deadboltctl enable`). Root is never refused for being disabled.
-fn set_aside_unreadable(store: &StateStore, subject: &Subject, now: Timestamp) -> Option<UserState> {
+fn set_aside_unreadable(
+    store: &StateStore,
+    subject: &Subject,
+    now: Timestamp,
+) -> Option<UserState> {
     let result = store.update(&subject.name, now, |state| {
         // Empty: the unreadable file was just moved aside. Anything else
         // means another process replaced it meanwhile; leave that be.
