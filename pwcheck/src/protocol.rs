@@ -15,8 +15,9 @@
 //! - Exit status: [`EXIT_ACCEPTED`] (0), [`EXIT_REFUSED`] (1), or
 //!   [`EXIT_USAGE`] (2) when no check was made: bad arguments, or standard
 //!   input or output failed; a message is then on standard error and
-//!   nothing on standard output. A caller must treat anything but 0 as a
-//!   refusal.
+//!   nothing on standard output. The verdict on standard output is what
+//!   decides: a caller must treat no verdict (exit 2, a signal, garbage) as
+//!   a refusal.
 //! - Without `--list`, the list read is [`DEFAULT_LIST_PATH`]. Each `--list`
 //!   adds one list, in order; the default is then not read unless named.
 //! - The password is never written anywhere, and the buffer that held it is
