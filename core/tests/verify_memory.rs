@@ -3,6 +3,7 @@
 //!
 //! The test re-executes itself with its address space limited to 512 MiB,
 //! then verifies an entry asking for 1 GiB: the child must end normally.
+#![forbid(unsafe_code)]
 
 use deadbolt_core::password::{verify, HashParams, PasswordHistory, MAX_HASH_MEMORY_KIB};
 use deadbolt_core::state::PasswordRecord;
@@ -16,14 +17,8 @@ const CHILD: &str = "DEADBOLT_VERIFY_MEMORY_TEST_CHILD";
 const LIMIT_BYTES: u64 = 512 * 1024 * 1024;
 
 fn limit_address_space() {
-    let limit = nix::libc::rlimit {
-        rlim_cur: LIMIT_BYTES,
-        rlim_max: LIMIT_BYTES,
-    };
-    // SAFETY: setrlimit only reads the struct passed by reference, which
-    // lives until the call returns.
-    let rc = unsafe { nix::libc::setrlimit(nix::libc::RLIMIT_AS, &limit) };
-    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+    use nix::sys::resource::{setrlimit, Resource};
+    setrlimit(Resource::RLIMIT_AS, LIMIT_BYTES, LIMIT_BYTES).expect("setrlimit");
 }
 
 fn huge_entry() -> String {
