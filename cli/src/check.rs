@@ -2,6 +2,7 @@
 
 use crate::subject::Directory;
 use deadbolt_config::{format_duration, Config, EffectiveLockout, EffectivePassword, Policy};
+use deadbolt_core::password::PasswordRules;
 use deadbolt_core::UnlockAfter;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -44,16 +45,9 @@ pub struct PolicySummary {
 /// One effective set of password rules, in the words of the file.
 #[derive(Debug, Clone, Serialize)]
 pub struct PasswordSummary {
-    pub min_length: u32,
-    pub max_length: u32,
-    pub min_upper: u32,
-    pub min_lower: u32,
-    pub min_digits: u32,
-    pub min_special: u32,
-    pub min_classes: u32,
-    pub max_repeat: u32,
+    #[serde(flatten)]
+    pub rules: PasswordRules,
     pub min_strength: u8,
-    pub remember: u32,
     pub enforce_for_root: bool,
     pub retry: u32,
     pub min_age: String,
@@ -73,19 +67,10 @@ pub struct PasswordGlobals {
 
 impl PasswordSummary {
     fn of(effective: &EffectivePassword) -> Self {
-        let rules = &effective.rules;
         let ageing = &effective.ageing;
         PasswordSummary {
-            min_length: rules.min_length,
-            max_length: rules.max_length,
-            min_upper: rules.min_upper,
-            min_lower: rules.min_lower,
-            min_digits: rules.min_digits,
-            min_special: rules.min_special,
-            min_classes: rules.min_classes,
-            max_repeat: rules.max_repeat,
+            rules: effective.rules.clone(),
             min_strength: effective.min_strength,
-            remember: rules.remember,
             enforce_for_root: effective.enforce_for_root,
             retry: effective.retry,
             min_age: format_duration(ageing.min_age),
@@ -99,28 +84,29 @@ impl PasswordSummary {
     /// `12 to 128 characters, strength 3 of 4, the last 5 not reusable,
     /// never expires`.
     fn rules_text(&self) -> String {
+        let rules = &self.rules;
         let mut parts = vec![format!(
             "{} to {} characters",
-            self.min_length, self.max_length
+            rules.min_length, rules.max_length
         )];
         for (n, what) in [
-            (self.min_upper, "upper case"),
-            (self.min_lower, "lower case"),
-            (self.min_digits, "digits"),
-            (self.min_special, "special"),
+            (rules.min_upper, "upper case"),
+            (rules.min_lower, "lower case"),
+            (rules.min_digits, "digits"),
+            (rules.min_special, "special"),
         ] {
             if n > 0 {
                 parts.push(format!("{n}+ {what}"));
             }
         }
-        if self.min_classes > 0 {
-            parts.push(format!("{} of 4 kinds of character", self.min_classes));
+        if rules.min_classes > 0 {
+            parts.push(format!("{} of 4 kinds of character", rules.min_classes));
         }
         parts.push(format!("strength {} of 4 or more", self.min_strength));
-        parts.push(if self.remember == 0 {
+        parts.push(if rules.remember == 0 {
             "no history".to_owned()
         } else {
-            format!("the last {} not reusable", self.remember)
+            format!("the last {} not reusable", rules.remember)
         });
         parts.push(if self.max_age == "never" {
             "never expires".to_owned()

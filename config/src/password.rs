@@ -168,48 +168,34 @@ pub struct PasswordOverrides {
 }
 
 /// Everything the PAM module and the checker need to judge one user's new
-/// password.
+/// password: the settings of the policy that applied, under its name. It
+/// reads as those settings (`effective.rules`, `effective.checker`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EffectivePassword {
     /// [`DEFAULT_POLICY_NAME`](crate::DEFAULT_POLICY_NAME) or the name of the
     /// `[[policy]]` that applied.
     pub policy_name: String,
-    pub rules: PasswordRules,
-    pub min_strength: u8,
-    pub enforce_for_root: bool,
-    pub retry: u32,
-    pub ageing: Ageing,
-    pub hash: HashParams,
-    pub checker: PathBuf,
-    pub lists: Vec<PathBuf>,
+    pub settings: PasswordSettings,
+}
+
+impl std::ops::Deref for EffectivePassword {
+    type Target = PasswordSettings;
+
+    fn deref(&self) -> &PasswordSettings {
+        &self.settings
+    }
 }
 
 impl EffectivePassword {
-    pub(crate) fn new(policy_name: String, settings: PasswordSettings) -> Self {
-        let PasswordSettings {
-            mut rules,
-            min_strength,
-            enforce_for_root,
-            retry,
-            ageing,
-            hash,
-            checker,
-            lists,
-        } = settings;
+    pub(crate) fn new(policy_name: String, mut settings: PasswordSettings) -> Self {
         // The file and the module arguments refuse a minimum above the
         // maximum; should the fields have been changed by hand since, the
         // minimum wins, so no password is accepted shorter than asked for.
+        let rules = &mut settings.rules;
         rules.max_length = rules.max_length.max(rules.min_length);
         EffectivePassword {
             policy_name,
-            rules,
-            min_strength,
-            enforce_for_root,
-            retry,
-            ageing,
-            hash,
-            checker,
-            lists,
+            settings,
         }
     }
 }

@@ -17,8 +17,9 @@ use zeroize::{Zeroize, Zeroizing};
 /// refused before any work is done: no 1 MiB argon2 run.
 pub const MAX_PASSWORD_BYTES: usize = 512;
 
-/// The rules a new password must meet.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The rules a new password must meet. Serialized under the names of the
+/// configuration keys, for `deadboltctl check-config --json`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PasswordRules {
     /// Characters, not bytes.
     pub min_length: u32,

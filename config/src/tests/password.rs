@@ -118,29 +118,31 @@ warn_age = "0"
         contractor,
         EffectivePassword {
             policy_name: "contractors".into(),
-            rules: PasswordRules {
-                min_length: 16,
-                max_length: 100,
-                min_upper: 2,
-                min_lower: 3,
-                min_digits: 4,
-                min_special: 5,
-                min_classes: 3,
-                max_repeat: 2,
-                remember: 0,
+            settings: PasswordSettings {
+                rules: PasswordRules {
+                    min_length: 16,
+                    max_length: 100,
+                    min_upper: 2,
+                    min_lower: 3,
+                    min_digits: 4,
+                    min_special: 5,
+                    min_classes: 3,
+                    max_repeat: 2,
+                    remember: 0,
+                },
+                min_strength: 2,
+                enforce_for_root: true,
+                retry: 1,
+                ageing: Ageing {
+                    min_age: Duration::ZERO,
+                    max_age: None,
+                    warn_age: Duration::ZERO,
+                },
+                // Global only: the same for everyone.
+                hash: config.password.hash,
+                checker: config.password.checker.clone(),
+                lists: config.password.lists.clone(),
             },
-            min_strength: 2,
-            enforce_for_root: true,
-            retry: 1,
-            ageing: Ageing {
-                min_age: Duration::ZERO,
-                max_age: None,
-                warn_age: Duration::ZERO,
-            },
-            // Global only: the same for everyone.
-            hash: config.password.hash,
-            checker: config.password.checker.clone(),
-            lists: config.password.lists.clone(),
         }
     );
 }
