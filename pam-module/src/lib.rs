@@ -53,9 +53,7 @@ impl PamHooks for Deadbolt {
 
     fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
         let args = module_args(&args);
-        if args.contains(&"test_panic") {
-            panic!("test_panic: deliberate panic requested by the module arguments");
-        }
+        panic_if_asked(&args);
         let user = match user_name(pamh) {
             Ok(user) => user,
             Err(code) => return code,
@@ -105,6 +103,14 @@ fn origin_items(pamh: &PamHandle) -> (Option<String>, Option<String>, Option<Str
     )
 }
 
+/// The `test_panic` argument lets the test suite prove that a panic ends
+/// as PAM_ABORT at the boundary rather than killing the host program.
+fn panic_if_asked(args: &[&str]) {
+    if args.contains(&"test_panic") {
+        panic!("test_panic: deliberate panic requested by the module arguments");
+    }
+}
+
 /// The user name as raw bytes: checked by the caller, never trusted here.
 fn user_name(pamh: &mut PamHandle) -> Result<Vec<u8>, PamResultCode> {
     match pamh.get_item::<User>()? {
@@ -115,11 +121,7 @@ fn user_name(pamh: &mut PamHandle) -> Result<Vec<u8>, PamResultCode> {
 }
 
 fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> PamResultCode {
-    if args.contains(&"test_panic") {
-        // Lets the test suite prove that a panic ends as PAM_ABORT at the
-        // boundary rather than killing the host program.
-        panic!("test_panic: deliberate panic requested by the module arguments");
-    }
+    panic_if_asked(args);
     let user = match user_name(pamh) {
         Ok(user) => user,
         Err(code) => return code,

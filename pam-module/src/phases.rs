@@ -9,7 +9,7 @@ use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserSt
 use pam::constants::PamResultCode;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,8 +71,6 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-/// The configuration for this call: the file (or the compiled defaults when
-/// it is unusable, loudly) with the module arguments on top.
 /// Which version of a file a cached parse belongs to.
 #[derive(Clone, PartialEq, Eq)]
 struct FileVersion {
@@ -99,21 +97,21 @@ impl FileVersion {
 /// One login calls the module three times or more (preauth, authsucc, the
 /// account phase): the file is parsed once for all of them, and parsed again
 /// as soon as it changes.
-static PARSED: Mutex<Option<(FileVersion, Config)>> = Mutex::new(None);
+static PARSED: Mutex<Option<(FileVersion, Arc<Config>)>> = Mutex::new(None);
 
 /// The file's configuration, or the compiled defaults when it is unusable,
 /// logged loudly (once per version of the file).
-fn parsed_config(path: &Path) -> Config {
+fn parsed_config(path: &Path) -> Arc<Config> {
     let version = FileVersion::of(path);
     let mut cache = PARSED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let (Some(version), Some((cached_version, config))) = (&version, cache.as_ref()) {
         if version == cached_version {
-            return config.clone();
+            return Arc::clone(config);
         }
     }
-    let config = match Config::load(path) {
+    let config = Arc::new(match Config::load(path) {
         Ok(config) => config,
         Err(err) => {
             log::error(&format!(
@@ -121,12 +119,15 @@ fn parsed_config(path: &Path) -> Config {
             ));
             Config::default()
         }
-    };
-    *cache = version.map(|version| (version, config.clone()));
+    });
+    *cache = version.map(|version| (version, Arc::clone(&config)));
     config
 }
 
-pub(crate) fn load_config(args: &[&str]) -> Config {
+/// The configuration for this call: the file (or the compiled defaults when
+/// it is unusable, loudly) with the module arguments on top. Shared with the
+/// cache unless an argument changes something.
+pub(crate) fn load_config(args: &[&str]) -> Arc<Config> {
     let split = split_module_args(args);
     let path = split
         .conf
@@ -146,7 +147,7 @@ pub(crate) fn load_config(args: &[&str]) -> Config {
         {
             continue;
         }
-        if let Err(err) = config.apply_override(key, value) {
+        if let Err(err) = Arc::make_mut(&mut config).apply_override(key, value) {
             log::error(&format!("{err}; ignored"));
         }
     }
@@ -241,12 +242,11 @@ pub fn decide(request: &Request) -> Verdict {
         Phase::PreAuth => preauth(request, &subject, store_dir),
         Phase::AuthFail => authfail(request, &subject, store_dir),
         Phase::AuthSucc => authsucc(request, &subject, store_dir),
-        Phase::Account => {
-            let ageing = config
+        Phase::Account => account_phase(request, &subject, store_dir, || {
+            config
                 .effective_password(|group| membership.contains(group))
-                .ageing;
-            account_phase(request, &subject, &ageing, store_dir)
-        }
+                .ageing
+        }),
     }
 }
 
@@ -599,11 +599,18 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     Verdict::code(PamResultCode::PAM_SUCCESS)
 }
 
-fn account_phase(request: &Request, subject: &Subject, ageing: &Ageing, dir: &Path) -> Verdict {
+/// `ageing` is asked for only when the user has state: most logins have
+/// nothing for it to judge.
+fn account_phase(
+    request: &Request,
+    subject: &Subject,
+    dir: &Path,
+    ageing: impl FnOnce() -> Ageing,
+) -> Verdict {
     let Some((_, state)) = current_state(subject, dir, request.now) else {
         return Verdict::code(PamResultCode::PAM_SUCCESS);
     };
-    let age = ageing.evaluate(&state, request.now);
+    let age = ageing().evaluate(&state, request.now);
     // The departure date ends the account for everyone but root, whatever
     // `refuse_in_account` says: it is not a lockout but the end of a contract.
     if age.account_expired && subject.account.uid != 0 {
