@@ -168,7 +168,7 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
     })?;
 
     let mut notes = Vec::new();
-    if let Some(q) = &updated.quarantined {
+    for q in &updated.quarantined {
         notes.push(format!(
             "{user}'s state could not be read ({}); it was moved to {} and a new one started",
             q.why,

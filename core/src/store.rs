@@ -3,22 +3,44 @@
 //! Layout of the state directory (0700, owned by the user running deadbolt,
 //! root in production):
 //!
-//! - `<user>.state`: the user's [`UserState`], a header line then JSON, 0600;
-//! - `<user>.lock`: taken with `flock` around every read-modify-write;
-//! - `.tmp.<user>.<pid>`: a new state being written, renamed over the old one.
-//!   It is written only under the user's lock, which excludes every other
-//!   writer of that user, other threads of the same process included (each
-//!   takes the lock through its own open file), so the name is never in use
-//!   twice at once;
-//! - `.corrupt.<user>.<time>`: a state that failed to decode, kept for inspection.
+//! - `<user>.state`: the user's folded [`UserState`], a header line then JSON, 0600;
+//! - `<user>.events/`: records written without any lock (0700), each a file
+//!   holding a [`UserState`] fragment in the same format:
+//!   - `<id>.pending`: a login attempt in flight, written before the password
+//!     is checked. It counts as a failure until its own process withdraws it
+//!     (the password was right, or no password was typed) or settles it;
+//!   - `<id>.delta`: a settled record (a failure, a successful login, an
+//!     administrator's change made while the lock was busy);
+//!   - `<id>.new`: a record being written, renamed to one of the above when
+//!     complete, so a reader never sees half of one;
+//! - `<user>.lock`: taken with `flock` by whoever folds the events into
+//!   `<user>.state`. Nobody ever *waits* for it to record anything: a holder
+//!   that is stopped (SIGSTOP, ctrl-Z on a setuid `su`) delays the folding,
+//!   never the counting;
+//! - `.tmp.<user>`: a new `<user>.state` being written, renamed over the old
+//!   one. Written only under the user's lock, so one name per user is enough,
+//!   and a file left by a killed writer is simply replaced by the next one;
+//! - `.corrupt.<user>.<time>[.<what>]`: a state or record that failed to
+//!   decode or was not what it should be, kept for inspection;
+//! - `.changed/<user>`: an empty file per user whose state changed here,
+//!   for the sync daemon ([`StateStore::take_changed`]).
+//!
+//! An `<id>` is `<microseconds>.<pid>.<sequence>`: unique on the host, and
+//! the pid says whether the process that wrote a pending attempt still runs.
+//!
+//! What a reader sees is the merge (design principle 3) of the state file and
+//! every record, so records can be folded in at any time, in any order, and
+//! folding the same one twice changes nothing. A pending attempt whose
+//! process died (killed between the password check and the verdict) is a
+//! failure like any other, and is folded as one.
 //!
 //! User names never start with '.', so the store's own files cannot collide
 //! with a user's, and are at most
 //! [`MAX_USER_NAME_LEN`](crate::username::MAX_USER_NAME_LEN) bytes long, so
 //! each of these names fits in a path component (NAME_MAX, 255 bytes). Every
-//! open refuses to follow a symbolic link, and every change is written to a
-//! temporary file, synced, renamed and the directory synced, so a crash
-//! leaves either the old state or the new one.
+//! open refuses to follow a symbolic link. Files and directories the store
+//! creates belong to root:root when it runs as root, whatever the caller's
+//! group (a setuid `su` runs with the caller's).
 
 use crate::state::UserState;
 use crate::time::Timestamp;
@@ -28,8 +50,10 @@ use nix::fcntl::{Flock, FlockArg};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The first line of every state file: a magic word and the format version.
@@ -42,14 +66,27 @@ pub const MAX_STATE_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// How long [`StateStore::lock`] waits for another holder of a user's lock
 /// before giving up with [`StoreError::Busy`]. A holder only reads, changes
 /// and writes one small file, which takes milliseconds; one that holds the
-/// lock longer is stopped (SIGSTOP, ctrl-Z) or stuck, and waiting for it
-/// would hang every login of that user.
+/// lock longer is stopped (SIGSTOP, ctrl-Z) or stuck. [`StateStore::update`]
+/// then records its change as an event instead.
 pub const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// A pending attempt older than this is taken for a failure even if a
+/// process with its pid runs: that pid was reused, or the attempt's prompt
+/// was left open for a day.
+pub const MAX_PENDING_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// More event files than this for one user, and a writer that finds the
+/// lock free folds them into the state file.
+pub const FOLD_AT: usize = 8;
 
 /// The first pause between two attempts at a held lock; each pause doubles,
 /// up to [`LOCK_RETRY_MAX`].
 const LOCK_RETRY_FIRST: Duration = Duration::from_millis(10);
 const LOCK_RETRY_MAX: Duration = Duration::from_millis(100);
+
+const PENDING: &str = "pending";
+const DELTA: &str = "delta";
+const PARTIAL: &str = "new";
 
 /// What went wrong in the store. The paths are the store's own; no secret is
 /// ever part of an error.
@@ -57,8 +94,8 @@ const LOCK_RETRY_MAX: Duration = Duration::from_millis(100);
 pub enum StoreError {
     /// A system call failed on this path.
     Io { path: PathBuf, source: io::Error },
-    /// The directory or a file in it could be read or changed by someone
-    /// other than its owner, or is not what it should be.
+    /// The directory could be read or changed by someone other than its
+    /// owner, or is not what it should be.
     Insecure { path: PathBuf, why: &'static str },
     /// The state directory does not exist (and was not to be created).
     Missing { path: PathBuf },
@@ -104,7 +141,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
-/// A state that could not be decoded and was moved aside.
+/// A state or record that could not be used and was moved aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quarantined {
     pub kept_at: PathBuf,
@@ -116,8 +153,23 @@ pub struct Quarantined {
 pub enum Loaded {
     Absent,
     Present(UserState),
-    /// The file exists but does not decode; the reason is given.
+    /// The state file or one of the user's records does not decode, or is
+    /// not a private regular file of ours (a link, a FIFO, another owner's):
+    /// tampering is treated like corruption. The reason is given.
     Corrupt(String),
+}
+
+/// Which pending attempts a read counts as failures.
+#[derive(Debug, Clone, Copy)]
+pub enum Pending<'a> {
+    /// Every one: what a login is judged on. An attempt in flight is a
+    /// guess whose answer is not known yet.
+    All,
+    /// Every one but the caller's own, which its right password forgives.
+    AllBut(&'a AttemptId),
+    /// Only those whose process is gone (or that are older than
+    /// [`MAX_PENDING_AGE`]): what is settled, and may be folded or pushed.
+    Settled,
 }
 
 /// The result of [`StateStore::update`].
@@ -127,8 +179,11 @@ pub struct Updated {
     pub state: UserState,
     /// Whether anything was written.
     pub written: bool,
-    /// Set when an undecodable state was moved aside and replaced.
-    pub quarantined: Option<Quarantined>,
+    /// What was moved aside because it could not be used.
+    pub quarantined: Vec<Quarantined>,
+    /// Set when the user's lock was busy and the change went into a record
+    /// instead of the state file: it counts all the same.
+    pub as_record: bool,
 }
 
 /// The exclusive lock on one user's state, released when dropped.
@@ -137,11 +192,255 @@ pub struct UserLock {
     _flock: Flock<File>,
 }
 
+/// One pending attempt, as [`StateStore::begin_attempt`] named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptId(String);
+
+impl AttemptId {
+    /// The id as stored (`<microseconds>.<pid>.<sequence>`), for keeping it
+    /// across the calls of one PAM transaction.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Takes back an id from [`Self::as_str`]; `None` if it is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_id(text).map(|_| AttemptId(text.to_owned()))
+    }
+}
+
 /// A handle on the state directory.
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
     lock_wait: Duration,
+}
+
+/// Which record of a user an event file is, read from its name.
+struct EventName {
+    id: String,
+    micros: i64,
+    pid: u32,
+    kind: String,
+}
+
+fn parse_id(id: &str) -> Option<(i64, u32)> {
+    let mut parts = id.split('.');
+    let micros = parts.next()?.parse().ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    let _seq: u64 = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((micros, pid))
+}
+
+fn parse_event_name(name: &str) -> Option<EventName> {
+    let (id, kind) = name.rsplit_once('.')?;
+    let (micros, pid) = parse_id(id)?;
+    Some(EventName {
+        id: id.to_owned(),
+        micros,
+        pid,
+        kind: kind.to_owned(),
+    })
+}
+
+/// Whether a process with this pid runs. EPERM means it runs as someone
+/// else; only ESRCH says it is gone.
+fn process_runs(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if raw <= 0 {
+        return false;
+    }
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+        Err(Errno::ESRCH)
+    )
+}
+
+fn new_id(now: Timestamp) -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}.{}.{}",
+        now.as_micros(),
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Running as root, what the store creates is root:root, not root:<the
+/// caller's group>. Otherwise (tests, an administrator's own store) it is
+/// left as created.
+fn own_by_root(file: &impl AsFd) -> io::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        nix::unistd::fchown(
+            file.as_fd(),
+            Some(nix::unistd::Uid::from_raw(0)),
+            Some(nix::unistd::Gid::from_raw(0)),
+        )
+        .map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Creates a private directory (0700) if missing, owned by root:root when
+/// running as root, and checks whatever is there.
+fn ensure_private_dir(path: &Path) -> Result<(), StoreError> {
+    match fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => {
+            let dir = open_dir(path)?;
+            own_by_root(&dir).map_err(io_err(path))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+    check_dir(path, &meta)
+}
+
+fn open_dir(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_DIRECTORY)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    open_dir(path)?.sync_all().map_err(io_err(path))
+}
+
+/// Reads one of the store's files: a private regular file of ours, at most
+/// [`MAX_STATE_FILE_BYTES`]. `Ok(None)` when it does not exist; `Err(why)`
+/// (a sentence) when it is not what it should be.
+fn read_private(path: &Path) -> Result<Option<Vec<u8>>, Result<String, StoreError>> {
+    // O_NONBLOCK: opening a FIFO planted here must not hang the login (it is
+    // refused below as not a regular file); it changes nothing for a
+    // regular file.
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(Ok("it is a symbolic link".to_owned()))
+        }
+        Err(e) => return Err(Err(io_err(path)(e))),
+    };
+    let meta = file.metadata().map_err(|e| Err(io_err(path)(e)))?;
+    if !meta.is_file() {
+        return Err(Ok("it is not a regular file".to_owned()));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return Err(Ok(
+            "it is owned by another user or writable by others".to_owned()
+        ));
+    }
+    if meta.len() > MAX_STATE_FILE_BYTES {
+        return Err(Ok(format!(
+            "{} bytes, more than the {MAX_STATE_FILE_BYTES} allowed",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    Read::by_ref(&mut file)
+        .take(MAX_STATE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Err(io_err(path)(e)))?;
+    Ok(Some(bytes))
+}
+
+fn encode(state: &UserState) -> Result<Vec<u8>, serde_json::Error> {
+    let mut bytes = STATE_HEADER.as_bytes().to_vec();
+    serde_json::to_writer(&mut bytes, state)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// One event file as read: its name, and what it holds or why it is unusable.
+struct Event {
+    name: EventName,
+    path: PathBuf,
+    content: Result<UserState, String>,
+    /// For a pending attempt or a partial file: its writer was gone (or it
+    /// was too old) when the snapshot was taken. Decided once, so that what
+    /// a fold merges and what it then removes are the same files.
+    settled: bool,
+}
+
+/// Everything on disk for one user, read without any lock.
+struct Snapshot {
+    main: Result<Option<UserState>, String>,
+    events: Vec<Event>,
+    /// Why the events directory itself is unusable, if it is.
+    events_dir_unusable: Option<String>,
+    /// Entries of the events directory that deadbolt never writes.
+    strays: Vec<(PathBuf, String)>,
+}
+
+impl Snapshot {
+    fn is_absent(&self) -> bool {
+        matches!(self.main, Ok(None))
+            && self.events.is_empty()
+            && self.events_dir_unusable.is_none()
+            && self.strays.is_empty()
+    }
+
+    /// The first reason anything here cannot be used.
+    fn corruption(&self) -> Option<String> {
+        if let Err(why) = &self.main {
+            return Some(why.clone());
+        }
+        if let Some(why) = &self.events_dir_unusable {
+            return Some(format!("its records directory: {why}"));
+        }
+        if let Some((_, why)) = self.strays.first() {
+            return Some(why.clone());
+        }
+        self.events.iter().find_map(|e| {
+            e.content
+                .as_ref()
+                .err()
+                .map(|why| format!("record {}.{}: {why}", e.name.id, e.name.kind))
+        })
+    }
+
+    /// Whether this event counts in a read that takes `pending` as asked.
+    fn counts(event: &Event, pending: Pending) -> bool {
+        match event.name.kind.as_str() {
+            DELTA => true,
+            PENDING => match pending {
+                Pending::All => true,
+                Pending::AllBut(own) => own.0 != event.name.id,
+                Pending::Settled => event.settled,
+            },
+            _ => false,
+        }
+    }
+
+    fn merged(&self, pending: Pending) -> UserState {
+        let mut state = match &self.main {
+            Ok(Some(state)) => state.clone(),
+            _ => UserState::default(),
+        };
+        for event in &self.events {
+            if let Ok(content) = &event.content {
+                if Self::counts(event, pending) {
+                    state.merge(content);
+                }
+            }
+        }
+        state
+    }
+}
+
+/// A pending attempt is settled (a failure for good) once its process is
+/// gone, or once it is older than [`MAX_PENDING_AGE`].
+fn pending_is_settled(name: &EventName, now: Timestamp) -> bool {
+    let age_micros = now.as_micros().saturating_sub(name.micros);
+    age_micros > MAX_PENDING_AGE.as_micros() as i64 || !process_runs(name.pid)
 }
 
 impl StateStore {
@@ -165,7 +464,10 @@ impl StateStore {
     /// Opens the store for changes, creating the directory (0700) if missing.
     pub fn open_or_create(dir: &Path) -> Result<Self, StoreError> {
         match fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
+            Ok(()) => {
+                let handle = open_dir(dir)?;
+                own_by_root(&handle).map_err(io_err(dir))?;
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io_err(dir)(e)),
         }
@@ -193,62 +495,117 @@ impl StateStore {
         self.dir.join(format!("{user}.lock"))
     }
 
-    /// Whether a state file exists for `user`, without reading it.
-    pub fn has_state(&self, user: &UserName) -> bool {
-        fs::symlink_metadata(self.state_path(user)).is_ok()
+    fn events_path(&self, user: &UserName) -> PathBuf {
+        self.dir.join(format!("{user}.events"))
     }
 
-    /// Reads a user's state without locking and without creating anything.
-    /// A rename replaces a state whole, so an unlocked read never sees half
-    /// of one.
-    pub fn load(&self, user: &UserName) -> Result<Loaded, StoreError> {
-        let path = self.state_path(user);
-        // O_NONBLOCK: opening a FIFO planted here must not hang the login
-        // (it is refused below as not a regular file); it changes nothing
-        // for a regular file.
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Absent),
-            Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-                return Err(StoreError::Insecure {
-                    path,
-                    why: "it is a symbolic link",
-                })
-            }
-            Err(e) => return Err(io_err(&path)(e)),
+    /// The directory the sync daemon watches: one empty file per user whose
+    /// state changed on this host since [`Self::take_changed`] last ran.
+    pub fn changed_dir(&self) -> PathBuf {
+        self.dir.join(".changed")
+    }
+
+    /// Whether a state file or a record exists for `user`, without reading it.
+    pub fn has_state(&self, user: &UserName) -> bool {
+        fs::symlink_metadata(self.state_path(user)).is_ok()
+            || fs::read_dir(self.events_path(user)).is_ok_and(|mut d| d.next().is_some())
+    }
+
+    fn snapshot(&self, user: &UserName, now: Timestamp) -> Result<Snapshot, StoreError> {
+        let main = match read_private(&self.state_path(user)) {
+            Ok(None) => Ok(None),
+            Ok(Some(bytes)) => decode(&bytes).map(Some),
+            Err(Ok(why)) => Err(why),
+            Err(Err(err)) => return Err(err),
         };
-        let meta = file.metadata().map_err(io_err(&path))?;
-        if !meta.is_file() {
-            return Err(StoreError::Insecure {
+        let mut snapshot = Snapshot {
+            main,
+            events: Vec::new(),
+            events_dir_unusable: None,
+            strays: Vec::new(),
+        };
+        let events_dir = self.events_path(user);
+        let meta = match fs::symlink_metadata(&events_dir) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(snapshot),
+            Err(e) => return Err(io_err(&events_dir)(e)),
+        };
+        if let Err(StoreError::Insecure { why, .. }) = check_dir(&events_dir, &meta) {
+            snapshot.events_dir_unusable = Some(why.to_owned());
+            return Ok(snapshot);
+        }
+        for entry in fs::read_dir(&events_dir).map_err(io_err(&events_dir))? {
+            let entry = entry.map_err(io_err(&events_dir))?;
+            let file_name = entry.file_name();
+            let stray = || {
+                (
+                    entry.path(),
+                    format!(
+                        "its records directory holds {:?}, which deadbolt never writes",
+                        file_name.to_string_lossy()
+                    ),
+                )
+            };
+            let Some(name) = file_name.to_str().and_then(parse_event_name) else {
+                snapshot.strays.push(stray());
+                continue;
+            };
+            if name.kind == PARTIAL {
+                let settled = pending_is_settled(&name, now);
+                snapshot.events.push(Event {
+                    name,
+                    path: entry.path(),
+                    content: Ok(UserState::default()),
+                    settled,
+                });
+                continue;
+            }
+            if name.kind != PENDING && name.kind != DELTA {
+                snapshot.strays.push(stray());
+                continue;
+            }
+            let path = entry.path();
+            let content = match read_private(&path) {
+                // Folded and removed by someone else since the listing.
+                Ok(None) => continue,
+                Ok(Some(bytes)) => decode(&bytes),
+                Err(Ok(why)) => Err(why),
+                Err(Err(err)) => return Err(err),
+            };
+            let settled = name.kind == DELTA || pending_is_settled(&name, now);
+            snapshot.events.push(Event {
+                name,
                 path,
-                why: "it is not a regular file",
+                content,
+                settled,
             });
         }
-        if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
-            return Err(StoreError::Insecure {
-                path,
-                why: "it is owned by another user or writable by others",
-            });
+        Ok(snapshot)
+    }
+
+    /// Reads a user's state without locking and without creating anything:
+    /// the state file merged with every record, every pending attempt
+    /// counted as a failure ([`Pending::All`]).
+    pub fn load(&self, user: &UserName) -> Result<Loaded, StoreError> {
+        self.load_counting(user, Pending::All, Timestamp::now())
+    }
+
+    /// [`Self::load`], counting pending attempts as `pending` says; `now`
+    /// decides which pending attempts are too old to be in flight.
+    pub fn load_counting(
+        &self,
+        user: &UserName,
+        pending: Pending,
+        now: Timestamp,
+    ) -> Result<Loaded, StoreError> {
+        let snapshot = self.snapshot(user, now)?;
+        if snapshot.is_absent() {
+            return Ok(Loaded::Absent);
         }
-        if meta.len() > MAX_STATE_FILE_BYTES {
-            return Ok(Loaded::Corrupt(format!(
-                "{} bytes, more than the {MAX_STATE_FILE_BYTES} allowed",
-                meta.len()
-            )));
+        if let Some(why) = snapshot.corruption() {
+            return Ok(Loaded::Corrupt(why));
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        Read::by_ref(&mut file)
-            .take(MAX_STATE_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io_err(&path))?;
-        Ok(match decode(&bytes) {
-            Ok(state) => Loaded::Present(state),
-            Err(why) => Loaded::Corrupt(why),
-        })
+        Ok(Loaded::Present(snapshot.merged(pending)))
     }
 
     /// Takes the user's lock, waiting for whoever holds it at most
@@ -256,6 +613,10 @@ impl StateStore {
     /// that, [`StoreError::Busy`]. The lock is tried without blocking, then
     /// again after pauses of 10 ms doubling up to 100 ms.
     pub fn lock(&self, user: &UserName) -> Result<UserLock, StoreError> {
+        self.lock_within(user, self.lock_wait)
+    }
+
+    fn lock_within(&self, user: &UserName, wait: Duration) -> Result<UserLock, StoreError> {
         let path = self.lock_path(user);
         let mut file = open_private(&path, false)?;
         let started = Instant::now();
@@ -271,7 +632,7 @@ impl StateStore {
                     })
                 }
             }
-            let left = self.lock_wait.saturating_sub(started.elapsed());
+            let left = wait.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(StoreError::Busy { path });
             }
@@ -280,10 +641,245 @@ impl StateStore {
         }
     }
 
-    /// Read-modify-write under the user's lock (see [`Self::lock`] for how
-    /// long it waits for it). `change` returns whether it changed anything;
-    /// only then is the state written. A state that fails to decode is moved
-    /// aside and `change` starts from an empty one.
+    /// Writes `content` as a new event file of `kind` and returns its id:
+    /// first as `<id>.new`, then renamed, so it appears whole or not at all.
+    /// `durable` syncs the file and the directory, so the record survives a
+    /// crash of the machine, not only of the process.
+    fn write_event(
+        &self,
+        user: &UserName,
+        content: &UserState,
+        kind: &str,
+        now: Timestamp,
+        durable: bool,
+    ) -> Result<String, StoreError> {
+        let dir = self.events_path(user);
+        ensure_private_dir(&dir)?;
+        let id = new_id(now);
+        let partial = dir.join(format!("{id}.{PARTIAL}"));
+        let done = dir.join(format!("{id}.{kind}"));
+        let bytes = encode(content).map_err(|e| StoreError::Io {
+            path: partial.clone(),
+            source: io::Error::other(e),
+        })?;
+        let result = (|| {
+            let mut file = open_private(&partial, true)?;
+            file.write_all(&bytes).map_err(io_err(&partial))?;
+            if durable {
+                file.sync_all().map_err(io_err(&partial))?;
+            }
+            fs::rename(&partial, &done).map_err(io_err(&done))?;
+            if durable {
+                sync_dir(&dir)?;
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&partial);
+        }
+        result.map(|()| id)
+    }
+
+    /// Records a login attempt before its password is checked: from now
+    /// until [`Self::withdraw_attempt`] or [`Self::settle_attempt`], it
+    /// counts as a failure, and if the process dies in between (killed, out
+    /// of a resource), it stays one. Takes no lock and waits for nobody.
+    /// Not synced: the record must outlive the process, which the page cache
+    /// ensures; a crash of the whole machine also ends the attempt.
+    pub fn begin_attempt(
+        &self,
+        user: &UserName,
+        failure: &crate::Failure,
+    ) -> Result<AttemptId, StoreError> {
+        let mut content = UserState::default();
+        content.failures.insert(failure.clone());
+        self.write_event(user, &content, PENDING, failure.time, false)
+            .map(AttemptId)
+    }
+
+    /// Forgets a pending attempt: the password was right, or none was typed.
+    /// An attempt already folded as a failure (too old, or its pid taken
+    /// for dead) is not found here; the caller forgives it with a success
+    /// time instead.
+    pub fn withdraw_attempt(&self, user: &UserName, id: &AttemptId) -> Result<bool, StoreError> {
+        let path = self.events_path(user).join(format!("{}.{PENDING}", id.0));
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Makes a pending attempt a failure for good (the password was wrong),
+    /// by renaming it: no lock, no wait. `durable` syncs it (a failure that
+    /// locks the account must survive a crash). The attempt already folded
+    /// is a failure already, and is left as it is.
+    pub fn settle_attempt(
+        &self,
+        user: &UserName,
+        id: &AttemptId,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        let dir = self.events_path(user);
+        let from = dir.join(format!("{}.{PENDING}", id.0));
+        let to = dir.join(format!("{}.{DELTA}", id.0));
+        match fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&to)(e)),
+        }
+        if durable {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+                .open(&to)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&to))?;
+            sync_dir(&dir)?;
+        }
+        self.mark_changed(user);
+        Ok(())
+    }
+
+    /// Records `delta` (a fragment of a state: a failure, a success time, an
+    /// administrator's change) so that every later read merges it in,
+    /// without waiting for any lock. Synced when `durable`.
+    pub fn merge_in(
+        &self,
+        user: &UserName,
+        delta: &UserState,
+        now: Timestamp,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        self.write_event(user, delta, DELTA, now, durable)?;
+        self.mark_changed(user);
+        Ok(())
+    }
+
+    /// Folds the user's settled records into the state file if the user's
+    /// lock is free right now (never waiting for it): returns whether it
+    /// did. Pending attempts still in flight stay where they are.
+    pub fn fold(&self, user: &UserName, now: Timestamp) -> Result<bool, StoreError> {
+        let _lock = match self.lock_within(user, Duration::ZERO) {
+            Ok(lock) => lock,
+            Err(StoreError::Busy { .. }) => return Ok(false),
+            Err(err) => return Err(err),
+        };
+        let (snapshot, _) = self.snapshot_quarantined(user, now)?;
+        let mut state = snapshot.merged(Pending::Settled);
+        self.write_folded(user, &mut state, &snapshot, false)?;
+        Ok(true)
+    }
+
+    /// How many records wait to be folded for `user` (cheap: one listing).
+    pub fn records(&self, user: &UserName) -> usize {
+        fs::read_dir(self.events_path(user)).map_or(0, |d| d.count())
+    }
+
+    /// Under the user's lock: a snapshot in which whatever could not be used
+    /// was moved aside (and is reported), so the rest can be folded.
+    fn snapshot_quarantined(
+        &self,
+        user: &UserName,
+        now: Timestamp,
+    ) -> Result<(Snapshot, Vec<Quarantined>), StoreError> {
+        let mut snapshot = self.snapshot(user, now)?;
+        let mut quarantined = Vec::new();
+        if let Err(why) = &snapshot.main {
+            let kept_at = self
+                .dir
+                .join(format!(".corrupt.{user}.{}", now.as_micros()));
+            fs::rename(self.state_path(user), &kept_at).map_err(io_err(&kept_at))?;
+            quarantined.push(Quarantined {
+                kept_at,
+                why: why.clone(),
+            });
+            snapshot.main = Ok(None);
+        }
+        if let Some(why) = snapshot.events_dir_unusable.take() {
+            let kept_at = self
+                .dir
+                .join(format!(".corrupt.{user}.{}.events", now.as_micros()));
+            fs::rename(self.events_path(user), &kept_at).map_err(io_err(&kept_at))?;
+            quarantined.push(Quarantined {
+                kept_at,
+                why: format!("its records directory: {why}"),
+            });
+            snapshot.events.clear();
+        }
+        for (path, why) in std::mem::take(&mut snapshot.strays) {
+            let kept_at = self.dir.join(format!(
+                ".corrupt.{user}.{}.{}",
+                now.as_micros(),
+                quarantined.len()
+            ));
+            fs::rename(&path, &kept_at).map_err(io_err(&kept_at))?;
+            quarantined.push(Quarantined { kept_at, why });
+        }
+        let mut usable = Vec::new();
+        for event in std::mem::take(&mut snapshot.events) {
+            match &event.content {
+                Ok(_) => usable.push(event),
+                Err(why) => {
+                    let kept_at = self.dir.join(format!(
+                        ".corrupt.{user}.{}.{}.{}",
+                        now.as_micros(),
+                        event.name.id,
+                        event.name.kind
+                    ));
+                    fs::rename(&event.path, &kept_at).map_err(io_err(&kept_at))?;
+                    quarantined.push(Quarantined {
+                        kept_at,
+                        why: why.clone(),
+                    });
+                }
+            }
+        }
+        snapshot.events = usable;
+        Ok((snapshot, quarantined))
+    }
+
+    /// Writes `state` (pruned) as the state file when it holds records of
+    /// the snapshot or `force` says so, then removes those records: settled
+    /// ones, and partial files whose writer is gone. A crash in between
+    /// leaves records that the next fold merges again, to no effect.
+    fn write_folded(
+        &self,
+        user: &UserName,
+        state: &mut UserState,
+        snapshot: &Snapshot,
+        force: bool,
+    ) -> Result<(), StoreError> {
+        let folded: Vec<&Event> = snapshot.events.iter().filter(|e| e.settled).collect();
+        let holds_records = folded.iter().any(|e| e.name.kind != PARTIAL);
+        if force || holds_records {
+            state.prune();
+            self.write_state(user, state)?;
+        }
+        if folded.iter().any(|e| e.name.kind == PENDING) {
+            // An attempt whose process died became a failure: news for the
+            // daemon, which does not push attempts in flight.
+            self.mark_changed(user);
+        }
+        for event in folded {
+            match fs::remove_file(&event.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&event.path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Read-modify-write. Under the user's lock (see [`Self::lock`] for how
+    /// long it waits), every settled record is folded into the state file
+    /// with the change. Whatever could not be used is moved aside first and
+    /// reported, and `change` starts without it. `change` returns whether it
+    /// changed anything; only then is the state written.
+    ///
+    /// If the lock stays busy, the change is made on what a read sees and
+    /// recorded with [`Self::merge_in`]: it is not lost and takes effect at
+    /// once, and nothing is moved aside.
     pub fn update<F>(
         &self,
         user: &UserName,
@@ -293,52 +889,72 @@ impl StateStore {
     where
         F: FnOnce(&mut UserState) -> bool,
     {
-        let _lock = self.lock(user)?;
-        let mut quarantined = None;
-        let mut state = match self.load(user)? {
-            Loaded::Absent => UserState::default(),
-            Loaded::Present(state) => state,
-            Loaded::Corrupt(why) => {
-                let kept_at = self
-                    .dir
-                    .join(format!(".corrupt.{user}.{}", now.as_micros()));
-                fs::rename(self.state_path(user), &kept_at).map_err(io_err(&kept_at))?;
-                quarantined = Some(Quarantined { kept_at, why });
-                UserState::default()
-            }
+        let _lock = match self.lock(user) {
+            Ok(lock) => lock,
+            Err(StoreError::Busy { .. }) => return self.update_as_record(user, now, change),
+            Err(err) => return Err(err),
         };
+        let (snapshot, quarantined) = self.snapshot_quarantined(user, now)?;
+        let mut state = snapshot.merged(Pending::Settled);
         let written = change(&mut state);
+        // Records are folded in even when the change itself changed nothing.
+        self.write_folded(user, &mut state, &snapshot, written)?;
         if written {
-            state.prune();
-            self.write(user, &state)?;
+            self.mark_changed(user);
         }
         Ok(Updated {
             state,
             written,
             quarantined,
+            as_record: false,
         })
     }
 
-    fn write(&self, user: &UserName, state: &UserState) -> Result<(), StoreError> {
+    fn update_as_record<F>(
+        &self,
+        user: &UserName,
+        now: Timestamp,
+        change: F,
+    ) -> Result<Updated, StoreError>
+    where
+        F: FnOnce(&mut UserState) -> bool,
+    {
+        let mut state = match self.load_counting(user, Pending::Settled, now)? {
+            Loaded::Present(state) => state,
+            // Moving anything aside needs the lock: start from nothing, and
+            // the unusable files stay until a fold can take them.
+            Loaded::Absent | Loaded::Corrupt(_) => UserState::default(),
+        };
+        let written = change(&mut state);
+        if written {
+            self.merge_in(user, &state, now, true)?;
+        }
+        Ok(Updated {
+            state,
+            written,
+            quarantined: Vec::new(),
+            as_record: true,
+        })
+    }
+
+    /// Writes the state file: a temporary file, synced, renamed over the
+    /// old one, the directory synced. Only under the user's lock.
+    fn write_state(&self, user: &UserName, state: &UserState) -> Result<(), StoreError> {
         let target = self.state_path(user);
-        let tmp = self.dir.join(format!(".tmp.{user}.{}", std::process::id()));
-        let mut bytes = STATE_HEADER.as_bytes().to_vec();
-        serde_json::to_writer(&mut bytes, state).map_err(|e| StoreError::Io {
+        let tmp = self.dir.join(format!(".tmp.{user}"));
+        let bytes = encode(state).map_err(|e| StoreError::Io {
             path: tmp.clone(),
             source: io::Error::other(e),
         })?;
-        bytes.push(b'\n');
-        // A temporary file left by a crashed writer with our pid is stale:
-        // we hold the user's lock, so nobody else is writing it.
+        // A temporary file left by a killed writer is stale: we hold the
+        // user's lock, so nobody else is writing it.
         let _ = fs::remove_file(&tmp);
         let result = (|| {
             let mut file = open_private(&tmp, true)?;
             file.write_all(&bytes).map_err(io_err(&tmp))?;
             file.sync_all().map_err(io_err(&tmp))?;
             fs::rename(&tmp, &target).map_err(io_err(&target))?;
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(&self.dir))
+            sync_dir(&self.dir)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -346,15 +962,60 @@ impl StateStore {
         result
     }
 
-    /// Every user with a state file, sorted. Entries that are not state files
-    /// of valid user names are skipped.
+    /// Notes for the sync daemon that `user` changed here, if the daemon
+    /// asked for notes ([`Self::enable_change_feed`]); without it this costs
+    /// one failed open. Best effort: a note lost in a crash is found again
+    /// by the daemon's full comparison.
+    fn mark_changed(&self, user: &UserName) {
+        let _ = open_private(&self.changed_dir().join(user.as_str()), false);
+    }
+
+    /// Starts noting changed users in [`Self::changed_dir`]: the sync
+    /// daemon calls this before its first full comparison.
+    pub fn enable_change_feed(&self) -> Result<(), StoreError> {
+        ensure_private_dir(&self.changed_dir())
+    }
+
+    /// The users noted as changed since the last call, whose notes are
+    /// removed. A note is removed before the caller reads the state, so a
+    /// change made meanwhile is either read or noted again.
+    pub fn take_changed(&self) -> Result<Vec<UserName>, StoreError> {
+        let dir = self.changed_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut users = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let path = entry.path();
+            let _ = fs::remove_file(&path);
+            if let Some(user) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| UserName::parse(n).ok())
+            {
+                users.push(user);
+            }
+        }
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
+    /// Every user with a state file or records, sorted. Entries that are
+    /// not the store's files for valid user names are skipped.
     pub fn users(&self) -> Result<Vec<UserName>, StoreError> {
         let mut users = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
             let entry = entry.map_err(io_err(&self.dir))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let Some(user) = name.strip_suffix(".state") else {
+            let Some(user) = name
+                .strip_suffix(".state")
+                .or_else(|| name.strip_suffix(".events"))
+            else {
                 continue;
             };
             if let Ok(user) = UserName::parse(user) {
@@ -362,6 +1023,7 @@ impl StateStore {
             }
         }
         users.sort();
+        users.dedup();
         Ok(users)
     }
 }
@@ -394,7 +1056,8 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Opens (creating if needed) a 0600 file without following links.
+/// Opens (creating if needed) a 0600 file without following links, owned
+/// by root:root when running as root.
 fn open_private(path: &Path, exclusive: bool) -> Result<File, StoreError> {
     let mut options = OpenOptions::new();
     options
@@ -407,7 +1070,7 @@ fn open_private(path: &Path, exclusive: bool) -> Result<File, StoreError> {
     } else {
         options.create(true);
     }
-    options.open(path).map_err(|e| {
+    let file = options.open(path).map_err(|e| {
         if e.raw_os_error() == Some(nix::libc::ELOOP) {
             StoreError::Insecure {
                 path: path.to_owned(),
@@ -416,7 +1079,9 @@ fn open_private(path: &Path, exclusive: bool) -> Result<File, StoreError> {
         } else {
             io_err(path)(e)
         }
-    })
+    })?;
+    own_by_root(&file).map_err(io_err(path))?;
+    Ok(file)
 }
 
 /// Decodes a state file's bytes, or says why they are not one.

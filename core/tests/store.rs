@@ -94,7 +94,7 @@ fn round_trip() {
         })
         .unwrap();
     assert!(updated.written);
-    assert!(updated.quarantined.is_none());
+    assert!(updated.quarantined.is_empty());
     assert_eq!(updated.state.failures.len(), 2);
 
     let loaded = present(store.load(&alice).unwrap());
@@ -265,7 +265,7 @@ impl Victim {
 }
 
 #[test]
-fn a_symlink_planted_as_the_state_file_is_refused() {
+fn a_symlink_planted_as_the_state_file_is_never_followed_and_moved_aside() {
     let outside = private_dir();
     let victim = Victim::new(outside.path());
     let tmp = private_dir();
@@ -274,22 +274,35 @@ fn a_symlink_planted_as_the_state_file_is_refused() {
     let link = tmp.path().join("alice.state");
     symlink(&victim.path, &link).unwrap();
 
-    assert_insecure(store.load(&alice), &link);
-    assert_insecure(
-        store.update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1))),
-        &link,
-    );
+    assert_corrupt(store.load(&alice), "symbolic link");
+    let updated = store
+        .update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)))
+        .unwrap();
     victim.assert_untouched();
-    assert!(fs::symlink_metadata(&link)
+    // The link itself was moved aside, still pointing where it did.
+    let kept = &updated
+        .quarantined
+        .first()
+        .expect("not moved aside")
+        .kept_at;
+    assert!(fs::symlink_metadata(kept).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read_link(kept).unwrap(), victim.path);
+    assert!(!fs::symlink_metadata(&link)
         .unwrap()
         .file_type()
         .is_symlink());
-    assert_eq!(fs::read_link(&link).unwrap(), victim.path);
-    assert!(!listing(tmp.path()).iter().any(|n| n.starts_with('.')));
+    assert_eq!(present(store.load(&alice).unwrap()).failures.len(), 1);
+}
+
+fn assert_corrupt(result: Result<Loaded, StoreError>, why: &str) {
+    match result {
+        Ok(Loaded::Corrupt(text)) => assert!(text.contains(why), "{text}"),
+        other => panic!("expected Corrupt ({why}), got {other:?}"),
+    }
 }
 
 #[test]
-fn a_dangling_symlink_planted_as_the_state_file_is_refused() {
+fn a_dangling_symlink_planted_as_the_state_file_is_never_followed() {
     let outside = private_dir();
     let target = outside.path().join("created-by-root");
     let tmp = private_dir();
@@ -298,11 +311,10 @@ fn a_dangling_symlink_planted_as_the_state_file_is_refused() {
     let link = tmp.path().join("alice.state");
     symlink(&target, &link).unwrap();
 
-    assert_insecure(store.load(&alice), &link);
-    assert_insecure(
-        store.update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1))),
-        &link,
-    );
+    assert_corrupt(store.load(&alice), "symbolic link");
+    store
+        .update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)))
+        .unwrap();
     assert!(!target.exists());
     assert!(listing(outside.path()).is_empty());
 }
@@ -344,9 +356,7 @@ fn a_symlink_planted_as_the_temporary_file_is_not_followed() {
     let tmp = private_dir();
     let store = StateStore::open_existing(tmp.path()).unwrap();
     let alice = user("alice");
-    let link = tmp
-        .path()
-        .join(format!(".tmp.alice.{}", std::process::id()));
+    let link = tmp.path().join(".tmp.alice");
     symlink(&victim.path, &link).unwrap();
 
     store
@@ -362,34 +372,37 @@ fn a_symlink_planted_as_the_temporary_file_is_not_followed() {
 }
 
 #[test]
-fn a_state_file_writable_by_others_or_owned_by_another_user_is_refused() {
+fn a_state_file_writable_by_others_or_owned_by_another_user_is_moved_aside_unread() {
     let tmp = private_dir();
     let store = StateStore::open_existing(tmp.path()).unwrap();
     let alice = user("alice");
-    store
-        .update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)))
-        .unwrap();
     let path = tmp.path().join("alice.state");
-    let bytes = fs::read(&path).unwrap();
 
-    for bits in [0o620, 0o602, 0o666] {
+    for (i, bits) in [0o620, 0o602, 0o666].into_iter().enumerate() {
+        store
+            .update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)))
+            .unwrap();
+        let bytes = fs::read(&path).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(bits)).unwrap();
-        assert_insecure(store.load(&alice), &path);
-        assert_insecure(
-            store.update(&alice, Timestamp::from_secs(2), add_failure(failure(2, 2))),
-            &path,
-        );
-        assert_eq!(fs::read(&path).unwrap(), bytes);
+        assert_corrupt(store.load(&alice), "writable by others");
+        let now = Timestamp::from_secs(10 + i as i64);
+        let updated = store
+            .update(&alice, now, add_failure(failure(2, 2)))
+            .unwrap();
+        let kept = &updated
+            .quarantined
+            .first()
+            .expect("not moved aside")
+            .kept_at;
+        assert_eq!(fs::read(kept).unwrap(), bytes, "kept as it was");
+        // Nothing of the tampered file was trusted.
+        assert_eq!(updated.state.failures.len(), 1);
+        assert_eq!(mode(&path), 0o600);
     }
 
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::chown(&path, Some(65534), None).expect("chown needs root");
-    assert_insecure(store.load(&alice), &path);
-    assert_insecure(
-        store.update(&alice, Timestamp::from_secs(2), add_failure(failure(2, 2))),
-        &path,
-    );
-    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert_corrupt(store.load(&alice), "owned by another user");
 }
 
 #[test]
@@ -399,7 +412,7 @@ fn a_directory_at_the_state_path_is_refused() {
     let path = tmp.path().join("alice.state");
     fs::create_dir(&path).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
-    assert_insecure(store.load(&user("alice")), &path);
+    assert_corrupt(store.load(&user("alice")), "not a regular file");
 }
 
 /// A FIFO in place of a state file must not hang a login: opening one for
@@ -429,7 +442,7 @@ fn a_fifo_at_the_state_path_is_refused_without_blocking() {
         }
     };
     reader.join().unwrap();
-    assert!(outcome.starts_with("Err(Insecure"), "{outcome}");
+    assert!(outcome.starts_with("Ok(Corrupt"), "{outcome}");
 }
 
 /// Each corrupt content, and why it is corrupt.
@@ -503,6 +516,8 @@ fn update_moves_a_corrupt_state_aside_and_writes_the_new_one() {
         let kept_at = tmp.path().join(".corrupt.alice.1795820709000123");
         let quarantined = updated
             .quarantined
+            .first()
+            .cloned()
             .unwrap_or_else(|| panic!("{what}: not quarantined"));
         assert_eq!(quarantined.kept_at, kept_at, "{what}");
         assert!(!quarantined.why.is_empty());
@@ -564,7 +579,7 @@ fn unknown_fields_are_kept_across_an_update() {
             add_failure(failure(25, 2)),
         )
         .unwrap();
-    assert!(updated.quarantined.is_none());
+    assert!(updated.quarantined.is_empty());
     assert!(updated.written);
     assert_eq!(updated.state.failures.len(), 2);
     assert_eq!(updated.state.extra, loaded.extra);
@@ -593,7 +608,7 @@ fn unknown_fields_are_kept_across_an_update() {
     let updated = store
         .update(&bob, Timestamp::from_secs(30), add_failure(failure(25, 2)))
         .unwrap();
-    assert!(updated.quarantined.is_none());
+    assert!(updated.quarantined.is_empty());
     assert_eq!(updated.state.extra["zz_flag"], 1);
 }
 
@@ -618,7 +633,12 @@ fn the_longest_user_name_can_be_stored_and_quarantined() {
             let updated = store
                 .update(&long, now, add_failure(failure(2, 2)))
                 .unwrap();
-            let kept_at = updated.quarantined.expect("not quarantined").kept_at;
+            let kept_at = updated
+                .quarantined
+                .first()
+                .expect("not quarantined")
+                .kept_at
+                .clone();
             assert_eq!(
                 kept_at,
                 tmp.path()
@@ -632,9 +652,10 @@ fn the_longest_user_name_can_be_stored_and_quarantined() {
 }
 
 /// A holder of a user's lock that never lets go (stopped with SIGSTOP, say)
-/// does not hang an update: it gives up after the wait, writing nothing.
+/// does not hang an update, nor lose it: after the wait, the change is
+/// recorded as an event, which every read sees.
 #[test]
-fn a_lock_held_too_long_gives_busy() {
+fn a_lock_held_too_long_gives_busy_and_the_update_becomes_a_record() {
     let tmp = private_dir();
     let store = StateStore::open_existing(tmp.path()).unwrap();
     let alice = user("alice");
@@ -652,7 +673,14 @@ fn a_lock_held_too_long_gives_busy() {
         })
     };
     let (result, waited) = waiter.join().unwrap();
-    let err = result.expect_err("updated through a held lock");
+    let updated = result.unwrap();
+    assert!(updated.as_record && updated.written);
+    assert_eq!(present(store.load(&alice).unwrap()).failures.len(), 1);
+    let err = store
+        .clone()
+        .with_lock_wait(wait)
+        .lock(&alice)
+        .expect_err("locked through a held lock");
     let text = err.to_string();
     match err {
         StoreError::Busy { path } => assert_eq!(path, tmp.path().join("alice.lock")),
@@ -667,21 +695,25 @@ fn a_lock_held_too_long_gives_busy() {
     assert!(waited >= wait, "gave up after {waited:?}");
     // The wait set for the store, not the 2 s of production.
     assert!(waited < LOCK_WAIT, "waited {waited:?}");
-    assert!(!store.has_state(&alice));
+    assert!(!tmp.path().join("alice.state").exists());
     // Trying the lock itself gives the same, and a zero wait tries once.
     assert!(matches!(
         store.clone().with_lock_wait(Duration::ZERO).lock(&alice),
         Err(StoreError::Busy { .. })
     ));
 
-    // Once the holder lets go, the lock is had at the first try.
+    // Once the holder lets go, the lock is had at the first try, and the
+    // record is folded into the state file.
     drop(held);
-    store
+    let updated = store
         .clone()
         .with_lock_wait(Duration::ZERO)
         .update(&alice, Timestamp::from_secs(1), add_failure(failure(1, 1)))
         .unwrap();
+    assert!(!updated.as_record);
     assert_eq!(present(store.load(&alice).unwrap()).failures.len(), 1);
+    assert_eq!(store.records(&alice), 0);
+    assert!(tmp.path().join("alice.state").exists());
     assert_eq!(LOCK_WAIT, Duration::from_secs(2));
 }
 

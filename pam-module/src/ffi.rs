@@ -216,3 +216,25 @@ pub const REFUSED: &str = "pam_deadbolt_refused";
 /// Set once the user was told why the account refuses logins, so later
 /// calls in the same transaction do not say it again.
 pub const TOLD_WHY: &str = "pam_deadbolt_told_why";
+
+/// Where preauth keeps the id of the attempt it recorded, for authfail or
+/// authsucc to settle or withdraw in the same transaction.
+const ATTEMPT: &str = "pam_deadbolt_attempt";
+
+/// The value stored under [`ATTEMPT`]: an attempt id, or empty once used.
+struct AttemptMark(String);
+
+/// Keeps `id` for the rest of this transaction, replacing any earlier one.
+pub fn set_attempt(pamh: &mut PamHandle, id: &str) -> Result<(), PamResultCode> {
+    pamh.set_data(ATTEMPT, Box::new(AttemptMark(id.to_owned())))
+}
+
+/// The attempt id [`set_attempt`] kept in this transaction, if any.
+pub fn attempt(pamh: &PamHandle) -> Option<String> {
+    // SAFETY: only `set_attempt` stores data under this key, always an
+    // `AttemptMark`, the type `get_data` is told to expect.
+    unsafe { pamh.get_data::<AttemptMark>(ATTEMPT) }
+        .ok()
+        .map(|mark| mark.0.clone())
+        .filter(|id| !id.is_empty())
+}

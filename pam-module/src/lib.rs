@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 mod ffi;
+mod limits;
 mod log;
 mod password;
 mod phases;
@@ -53,6 +54,7 @@ impl PamHooks for Deadbolt {
 
     fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
         let args = module_args(&args);
+        let _limits = limits::raise();
         panic_if_asked(&args);
         let user = match user_name(pamh) {
             Ok(user) => user,
@@ -121,6 +123,7 @@ fn user_name(pamh: &mut PamHandle) -> Result<Vec<u8>, PamResultCode> {
 }
 
 fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> PamResultCode {
+    let _limits = limits::raise();
     panic_if_asked(args);
     let user = match user_name(pamh) {
         Ok(user) => user,
@@ -139,13 +142,30 @@ fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> Pam
         refused_earlier: ffi::has_mark(pamh, ffi::REFUSED),
         args,
         now: deadbolt_core::Timestamp::now(),
+        attempt: ffi::attempt(pamh)
+            .as_deref()
+            .and_then(deadbolt_core::store::AttemptId::parse),
     };
     let Verdict {
         code,
         message,
         warning,
         delay,
+        attempt,
     } = phases::decide(&request);
+    // Kept for authfail or authsucc; a later preauth (sshd retries in one
+    // transaction) replaces it, and authfail or authsucc use it up.
+    let kept = match (&attempt, phase) {
+        (Some(id), _) => ffi::set_attempt(pamh, id.as_str()),
+        (None, Phase::AuthFail | Phase::AuthSucc | Phase::Account) if request.attempt.is_some() => {
+            ffi::set_attempt(pamh, "")
+        }
+        _ => Ok(()),
+    };
+    if kept.is_err() && attempt.is_some() {
+        // The attempt stays recorded as a failure: fail closed.
+        log::error("could not keep the attempt's id in the PAM transaction");
+    }
     if phase == Phase::PreAuth && code != PamResultCode::PAM_SUCCESS {
         let _ = ffi::set_mark(pamh, ffi::REFUSED);
     }

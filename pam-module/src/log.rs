@@ -12,6 +12,7 @@ fn send(severity: Severity, text: &str) {
     };
     if let Ok(mut logger) = syslog::unix(formatter) {
         let _ = match severity {
+            Severity::LOG_CRIT => logger.crit(text),
             Severity::LOG_ERR => logger.err(text),
             Severity::LOG_WARNING => logger.warning(text),
             Severity::LOG_NOTICE => logger.notice(text),
@@ -39,4 +40,9 @@ pub fn notice(text: &str) {
 
 pub fn info(text: &str) {
     send(Severity::LOG_INFO, text);
+}
+
+/// Tampering, or a state deadbolt cannot keep: logged at LOG_CRIT.
+pub fn critical(text: &str) {
+    send(Severity::LOG_CRIT, text);
 }

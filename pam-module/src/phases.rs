@@ -4,7 +4,7 @@ use crate::log;
 use deadbolt_config::{split_module_args, Config, EffectiveLockout, DEFAULT_CONFIG_PATH};
 use deadbolt_core::identity::{self, Account};
 use deadbolt_core::password::{format_date, Ageing};
-use deadbolt_core::store::Loaded;
+use deadbolt_core::store::{AttemptId, Loaded, Pending};
 use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserState};
 use pam::constants::PamResultCode;
 use std::os::unix::fs::MetadataExt;
@@ -37,6 +37,8 @@ pub struct Request<'a> {
     pub refused_earlier: bool,
     pub args: &'a [&'a str],
     pub now: Timestamp,
+    /// The attempt preauth recorded in this transaction, if it did.
+    pub attempt: Option<AttemptId>,
 }
 
 /// What to answer libpam, and what to tell the user.
@@ -48,6 +50,9 @@ pub struct Verdict {
     /// An informational message (PAM_TEXT_INFO).
     pub warning: Option<String>,
     pub delay: Option<Duration>,
+    /// An attempt preauth recorded, for authfail or authsucc to settle or
+    /// withdraw later in the transaction.
+    pub attempt: Option<AttemptId>,
 }
 
 impl Verdict {
@@ -57,7 +62,35 @@ impl Verdict {
             message: None,
             warning: None,
             delay: None,
+            attempt: None,
         }
+    }
+}
+
+/// What a login gets when deadbolt cannot keep count (the state directory is
+/// unusable or tampered with, an attempt cannot be recorded): refused, unless
+/// the account is exempt (root, `admin_group`), who must be able to repair it.
+fn cannot_count(subject: &Subject, why: &str, request: &Request) -> Verdict {
+    if subject.exempt || subject.account.uid == 0 {
+        log::error(&format!(
+            "{why}; {} let in as exempt ({})",
+            subject.name,
+            subject.where_from(request)
+        ));
+        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    }
+    log::critical(&format!(
+        "{why}; refused {} ({})",
+        subject.name,
+        subject.where_from(request)
+    ));
+    Verdict {
+        message: Some(
+            "Login refused: deadbolt cannot record login attempts on this host; ask an \
+             administrator."
+                .to_owned(),
+        ),
+        ..Verdict::code(PamResultCode::PAM_AUTH_ERR)
     }
 }
 
@@ -252,23 +285,34 @@ pub fn decide(request: &Request) -> Verdict {
 
 /// Users NSS does not know are not tracked unless configured, so guessing
 /// names cannot fill the disk; the password module refuses them anyway.
+/// Tracked, they go through the same steps as a known user under the
+/// default policy, so neither the pause nor the lock tells them apart.
 fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict {
+    if config.state.track_unknown_users && request.phase != Phase::Account {
+        let subject = Subject {
+            name: name.clone(),
+            account: Account {
+                name: name.as_str().to_owned(),
+                uid: u32::MAX,
+                gid: u32::MAX,
+                real_name: String::new(),
+            },
+            policy: config.effective_lockout(|_| false),
+            exempt: false,
+        };
+        let dir = config.state.dir.as_path();
+        return match request.phase {
+            Phase::PreAuth => preauth(request, &subject, dir),
+            Phase::AuthFail => authfail(request, &subject, dir),
+            _ => authsucc(request, &subject, dir),
+        };
+    }
     match request.phase {
         Phase::Account => Verdict::code(PamResultCode::PAM_IGNORE),
-        Phase::AuthFail if config.state.track_unknown_users && request.password_given => {
-            let policy = config.effective_lockout(|_| false);
-            if let Ok(store) = StateStore::open_or_create(&config.state.dir) {
-                let _ = store.update(name, request.now, |state| {
-                    record_failure(state, request, &policy, false, request.now).is_some()
-                });
-            }
-            Verdict {
-                delay: delay_after(&policy, 1),
-                ..Verdict::code(PamResultCode::PAM_AUTH_ERR)
-            }
-        }
         Phase::AuthFail => Verdict {
-            // As long as for a known user: the pause must not tell them apart.
+            // As long as a known user's first failure. With `delay_mode =
+            // "backoff"` a known user's pause grows and this one does not:
+            // docs/reference.md says so, and `track_unknown_users` closes it.
             delay: delay_after(&config.effective_lockout(|_| false), 1),
             ..Verdict::code(PamResultCode::PAM_AUTH_ERR)
         },
@@ -276,56 +320,68 @@ fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict 
     }
 }
 
-/// The user's state as it is now; `None` when there is none or it cannot be
-/// read (logged). A login is never refused because the store is broken: the
-/// password module still decides, and the error is in the log.
-fn current_state(subject: &Subject, dir: &Path, now: Timestamp) -> Option<(StateStore, UserState)> {
+/// What the store holds for a user, as a login sees it.
+enum Current {
+    /// Nothing recorded (or no store yet).
+    Nothing,
+    State(StateStore, Box<UserState>),
+    /// The store cannot be used: what was wrong, for the log.
+    Unusable(String),
+}
+
+/// The user's state as it is now, every attempt in flight counted but the
+/// caller's own (`pending`). A state that cannot be decoded, or that is not
+/// a private file of root's (tampering is treated as corruption), is set
+/// aside and the account disabled. A state directory that is not root's
+/// alone is unusable: the caller refuses non-exempt accounts.
+fn current_state(subject: &Subject, dir: &Path, now: Timestamp, pending: Pending) -> Current {
     let store = match StateStore::open_existing(dir) {
         Ok(store) => store,
-        Err(deadbolt_core::StoreError::Missing { .. }) => return None,
-        Err(err) => {
-            log::error(&format!("state store unusable: {err}"));
-            return None;
-        }
+        Err(deadbolt_core::StoreError::Missing { .. }) => return Current::Nothing,
+        Err(err) => return Current::Unusable(format!("state store unusable: {err}")),
     };
-    match store.load(&subject.name) {
-        Ok(Loaded::Present(state)) => Some((store, state)),
-        Ok(Loaded::Absent) => None,
-        Ok(Loaded::Corrupt(_)) => {
-            let state = set_aside_unreadable(&store, subject, now)?;
-            Some((store, state))
+    match store.load_counting(&subject.name, pending, now) {
+        Ok(Loaded::Present(state)) => Current::State(store, Box::new(state)),
+        Ok(Loaded::Absent) => Current::Nothing,
+        Ok(Loaded::Corrupt(why)) => {
+            let state = set_aside_unreadable(&store, subject, &why, now);
+            Current::State(store, Box::new(state))
         }
-        Err(err) => {
-            log::error(&format!("state of {}: {err}", subject.name));
-            None
-        }
+        Err(err) => Current::Unusable(format!("state of {}: {err}", subject.name)),
     }
 }
 
 /// A state that cannot be decoded may have said "disabled" or "expired":
 /// letting the user in would fail open. It is kept aside for inspection and
 /// replaced by one that disables the account until an administrator looks
-/// (`deadboltctl enable`). Root is never refused for being disabled.
+/// (`deadboltctl enable`). Root is never refused for being disabled. When it
+/// cannot even be set aside (its lock is held), the account is refused as
+/// disabled all the same, for this login.
 fn set_aside_unreadable(
     store: &StateStore,
     subject: &Subject,
+    why: &str,
     now: Timestamp,
-) -> Option<UserState> {
-    let result = store.update(&subject.name, now, |state| {
-        // Empty: the unreadable file was just moved aside. Anything else
-        // means another process replaced it meanwhile; leave that be.
-        if state.is_empty() {
-            state.last_disable = Some(now);
-            true
-        } else {
-            false
-        }
-    });
+) -> UserState {
+    let result = store
+        .clone()
+        .with_lock_wait(Duration::ZERO)
+        .lock(&subject.name)
+        .and_then(|lock| {
+            drop(lock);
+            store
+                .clone()
+                .with_lock_wait(Duration::ZERO)
+                .update(&subject.name, now, |state| {
+                    state.last_disable = Some(now);
+                    true
+                })
+        });
     match result {
-        Ok(updated) => {
-            if let Some(kept) = &updated.quarantined {
-                log::error(&format!(
-                    "state of {} was unreadable ({}); kept aside at {}; the account is \
+        Ok(updated) if !updated.as_record => {
+            for kept in &updated.quarantined {
+                log::critical(&format!(
+                    "state of {} was unusable ({}); kept aside at {}; the account is \
                      disabled until an administrator runs deadboltctl enable {}",
                     subject.name,
                     kept.why,
@@ -333,14 +389,18 @@ fn set_aside_unreadable(
                     subject.name
                 ));
             }
-            Some(updated.state)
+            updated.state
         }
-        Err(err) => {
-            log::error(&format!(
-                "state of {} is unreadable and could not be set aside: {err}",
+        _ => {
+            log::critical(&format!(
+                "state of {} is unusable ({why}) and could not be set aside now; the \
+                 login is refused as for a disabled account",
                 subject.name
             ));
-            None
+            UserState {
+                last_disable: Some(now),
+                ..UserState::default()
+            }
         }
     }
 }
@@ -375,24 +435,56 @@ fn describe(status: &LockStatus) -> String {
     }
 }
 
+/// Before the password is checked: refuses a locked or disabled account,
+/// then records the attempt as a failure in flight. Whatever happens to the
+/// process from here on (killed, out of a resource, stopped for good), the
+/// attempt counts, unless authsucc or authfail takes it back.
 fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
-    let Some((store, state)) = current_state(subject, dir, request.now) else {
-        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    let state = match current_state(subject, dir, request.now, Pending::All) {
+        Current::Unusable(why) => return cannot_count(subject, &why, request),
+        Current::Nothing => None,
+        Current::State(store, state) => {
+            let status = subject.policy.lockout.evaluate(&state, request.now);
+            if subject.refused_by(&status) {
+                log::notice(&format!(
+                    "refused {}: {} ({})",
+                    subject.name,
+                    describe(&status),
+                    subject.where_from(request)
+                ));
+                let mut verdict =
+                    refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
+                verdict.delay = delay_after(&subject.policy, status.failures);
+                return verdict;
+            }
+            note_timed_unlock(request, subject, &store, &state, &status);
+            Some(state)
+        }
     };
-    let status = subject.policy.lockout.evaluate(&state, request.now);
-    if subject.refused_by(&status) {
-        log::notice(&format!(
-            "refused {}: {} ({})",
-            subject.name,
-            describe(&status),
-            subject.where_from(request)
-        ));
-        let mut verdict = refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
-        verdict.delay = delay_after(&subject.policy, status.failures);
-        return verdict;
+    drop(state);
+    if !subject.policy.lockout.enabled {
+        return Verdict::code(PamResultCode::PAM_SUCCESS);
     }
-    note_timed_unlock(request, subject, &store, &state, &status);
-    Verdict::code(PamResultCode::PAM_SUCCESS)
+    if !crate::limits::writes_allowed() {
+        return cannot_count(
+            subject,
+            "the attempt could not be recorded: the caller's file size limit is too low",
+            request,
+        );
+    }
+    let recorded = StateStore::open_or_create(dir)
+        .and_then(|store| store.begin_attempt(&subject.name, &new_failure(request)));
+    match recorded {
+        Ok(id) => Verdict {
+            attempt: Some(id),
+            ..Verdict::code(PamResultCode::PAM_SUCCESS)
+        },
+        Err(err) => cannot_count(
+            subject,
+            &format!("the attempt could not be recorded: {err}"),
+            request,
+        ),
+    }
 }
 
 /// Logs, once for the whole fleet, that a timed lock ran out.
@@ -409,53 +501,34 @@ fn note_timed_unlock(
     if state.last_timed_unlock.is_some_and(|logged| logged >= end) {
         return;
     }
-    let result = store.update(&subject.name, request.now, |state| {
-        if state.last_timed_unlock.is_some_and(|logged| logged >= end) {
-            return false;
-        }
-        state.last_timed_unlock = Some(end);
-        true
-    });
-    match result {
-        Ok(updated) if updated.written => log::notice(&format!(
+    let note = UserState {
+        last_timed_unlock: Some(end),
+        ..UserState::default()
+    };
+    match store.merge_in(&subject.name, &note, request.now, false) {
+        Ok(()) => log::notice(&format!(
             "timed unlock of {}: the lock ran out at {end}; noticed at the login ({})",
             subject.name,
             subject.where_from(request)
         )),
-        Ok(_) => {}
         Err(err) => log::error(&format!("state of {}: {err}", subject.name)),
     }
 }
 
-/// Adds one failure unless the account is already locked (an attempt made
-/// while locked does not extend the lock). An exempt user is never refused,
-/// so each of his failures is recorded. Returns the status before and
-/// after, or `None` when nothing was recorded.
-fn record_failure(
-    state: &mut UserState,
-    request: &Request,
-    policy: &EffectiveLockout,
-    exempt: bool,
-    now: Timestamp,
-) -> Option<(LockStatus, LockStatus)> {
-    let before = policy.lockout.evaluate(state, now);
-    if before.failure_locked && !exempt {
-        return None;
-    }
+/// The failure this request would be, with where it came from.
+fn new_failure(request: &Request) -> Failure {
     let source = if request.rhost.is_empty() {
         request.tty
     } else {
         request.rhost
     };
-    state.failures.insert(Failure {
-        time: now,
+    Failure {
+        time: request.now,
         host: hostname(),
         source: clean(source),
         service: clean(request.service),
         pid: std::process::id(),
-    });
-    let after = policy.lockout.evaluate(state, now);
-    Some((before, after))
+    }
 }
 
 fn hostname() -> String {
@@ -465,16 +538,24 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// After a wrong password. The attempt preauth recorded becomes a failure
+/// for good; without preauth in the stack, the failure is recorded now.
 fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     // Every failed attempt waits alike, recorded or not, so the time an
     // answer takes does not tell an unknown or locked account from another.
     let mut failed = Verdict::code(PamResultCode::PAM_AUTH_ERR);
     failed.delay = delay_after(&subject.policy, 1);
+    let store = StateStore::open_or_create(dir);
     if !request.password_given {
         // No password reached the password module: the user gave up or the
         // prompt timed out. That is not a guess, so it is not counted; but a
         // password module that never sets PAM_AUTHTOK would leave every
         // failure uncounted, so say so.
+        if let (Ok(store), Some(id)) = (&store, &request.attempt) {
+            if let Err(err) = store.withdraw_attempt(&subject.name, id) {
+                log::error(&format!("state of {}: {err}", subject.name));
+            }
+        }
         log::warning(&format!(
             "failure of {} not counted: no password reached the password module (an \
              aborted prompt, or a module such as pam_sss without forward_pass) ({})",
@@ -486,48 +567,76 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     if !subject.policy.lockout.enabled {
         return failed;
     }
-    let store = match StateStore::open_or_create(dir) {
+    let store = match store {
         Ok(store) => store,
         Err(err) => {
-            log::error(&format!(
-                "state store unusable, failure not recorded: {err}"
-            ));
-            return failed;
-        }
-    };
-    if let Ok(Loaded::Corrupt(_)) = store.load(&subject.name) {
-        set_aside_unreadable(&store, subject, request.now);
-    }
-    let mut transition = None;
-    let result = store.update(&subject.name, request.now, |state| {
-        transition = record_failure(state, request, &subject.policy, subject.exempt, request.now);
-        transition.is_some()
-    });
-    let updated = match result {
-        Ok(updated) => updated,
-        Err(err) => {
-            log::error(&format!(
-                "state of {}: {err}; failure not recorded",
+            log::critical(&format!(
+                "state store unusable, failure of {} not recorded: {err}",
                 subject.name
             ));
             return failed;
         }
     };
-    if let Some(kept) = &updated.quarantined {
-        log::error(&format!(
-            "state of {} was unreadable ({}); kept aside at {}",
-            subject.name,
-            kept.why,
-            kept.kept_at.display()
-        ));
-    }
-    let Some((before, after)) = transition else {
-        return failed;
+    let own = request.attempt.as_ref();
+    let before = match store.load_counting(
+        &subject.name,
+        own.map_or(Pending::All, Pending::AllBut),
+        request.now,
+    ) {
+        Ok(Loaded::Present(state)) => subject.policy.lockout.evaluate(&state, request.now),
+        Ok(_) => subject
+            .policy
+            .lockout
+            .evaluate(&UserState::default(), request.now),
+        Err(err) => {
+            log::critical(&format!("state of {}: {err}", subject.name));
+            return failed;
+        }
     };
+    let failure = new_failure(request);
+    // With an attempt of its own in flight, that attempt is this failure.
+    let mut after_state = match store.load_counting(&subject.name, Pending::All, request.now) {
+        Ok(Loaded::Present(state)) => state,
+        _ => UserState::default(),
+    };
+    if own.is_none() {
+        after_state.failures.insert(failure.clone());
+    }
+    let after = subject.policy.lockout.evaluate(&after_state, request.now);
+    let locks = after.failure_locked && !before.failure_locked;
+    // A lock must survive a crash of the machine; a failure below `deny`
+    // costs no sync.
+    let recorded = match own {
+        Some(id) => store.settle_attempt(&subject.name, id, locks),
+        None if !crate::limits::writes_allowed() => {
+            log::critical(&format!(
+                "failure of {} not recorded: the caller's file size limit is too low",
+                subject.name
+            ));
+            return failed;
+        }
+        None => {
+            let mut delta = UserState::default();
+            delta.failures.insert(failure);
+            store.merge_in(&subject.name, &delta, request.now, locks)
+        }
+    };
+    if let Err(err) = recorded {
+        log::critical(&format!(
+            "state of {}: {err}; failure not recorded",
+            subject.name
+        ));
+        return failed;
+    }
+    if store.records(&subject.name) > deadbolt_core::store::FOLD_AT {
+        if let Err(err) = store.fold(&subject.name, request.now) {
+            log::error(&format!("state of {}: {err}", subject.name));
+        }
+    }
     let mut verdict = failed;
     verdict.delay =
         Some(subject.policy.delay.after_failures(after.failures)).filter(|d| !d.is_zero());
-    if after.failure_locked && !before.failure_locked {
+    if locks {
         if subject.exempt {
             log::notice(&format!(
                 "{} reached {} failures but is exempt (root or admin_group) ({})",
@@ -560,15 +669,26 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     verdict
 }
 
+/// After a right password: the account may have been locked meanwhile by a
+/// failure elsewhere; otherwise the attempt preauth recorded is withdrawn,
+/// and earlier failures are forgiven with a success time.
 fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
-    let Some((store, state)) = current_state(subject, dir, request.now) else {
-        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    let own = request.attempt.as_ref();
+    let pending = own.map_or(Pending::All, Pending::AllBut);
+    let (store, state) = match current_state(subject, dir, request.now, pending) {
+        Current::Unusable(why) => return cannot_count(subject, &why, request),
+        Current::Nothing => return Verdict::code(PamResultCode::PAM_SUCCESS),
+        Current::State(store, state) => (store, state),
     };
     let status = subject.policy.lockout.evaluate(&state, request.now);
     if subject.refused_by(&status) {
         // With preauth `required`, the password is still asked for: preauth
         // has logged the refusal. Otherwise the account was locked between
-        // preauth and now, by a failure elsewhere.
+        // preauth and now, by a failure elsewhere. The right password is no
+        // guess: the attempt is withdrawn.
+        if let Some(id) = own {
+            let _ = store.withdraw_attempt(&subject.name, id);
+        }
         if !request.refused_earlier {
             log::notice(&format!(
                 "refused {} after a right password: {} ({})",
@@ -579,15 +699,27 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
         }
         return refusal(subject, &status, request.now, PamResultCode::PAM_AUTH_ERR);
     }
-    // Only write when failures are pending: a write (with fsync) on every
-    // login would cost more than the rest of the module together.
-    if state.live_failures().next().is_some() {
-        let cleared = state.live_failures().count();
-        match store.update(&subject.name, request.now, |state| {
-            state.last_success = Some(request.now);
-            true
-        }) {
-            Ok(_) => log::info(&format!(
+    let withdrawn = match own {
+        None => true,
+        Some(id) => match store.withdraw_attempt(&subject.name, id) {
+            Ok(found) => found,
+            Err(err) => {
+                log::error(&format!("state of {}: {err}", subject.name));
+                false
+            }
+        },
+    };
+    // Only write when failures are pending (or the attempt was already
+    // folded as one): a write on every login would cost more than the rest
+    // of the module together.
+    let cleared = state.live_failures().count();
+    if cleared > 0 || !withdrawn {
+        let success = UserState {
+            last_success: Some(request.now),
+            ..UserState::default()
+        };
+        match store.merge_in(&subject.name, &success, request.now, false) {
+            Ok(()) => log::info(&format!(
                 "{} logged in; {cleared} earlier failure{} no longer count ({})",
                 subject.name,
                 if cleared == 1 { "" } else { "s" },
@@ -607,8 +739,23 @@ fn account_phase(
     dir: &Path,
     ageing: impl FnOnce() -> Ageing,
 ) -> Verdict {
-    let Some((_, state)) = current_state(subject, dir, request.now) else {
-        return Verdict::code(PamResultCode::PAM_SUCCESS);
+    if let Some(id) = &request.attempt {
+        // The account phase runs after a successful authentication: a stack
+        // without the authsucc line must not leave the attempt as a failure.
+        if let Ok(store) = StateStore::open_existing(dir) {
+            let _ = store.withdraw_attempt(&subject.name, id);
+        }
+    }
+    let state = match current_state(subject, dir, request.now, Pending::All) {
+        Current::Unusable(why) => {
+            let mut verdict = cannot_count(subject, &why, request);
+            if verdict.code != PamResultCode::PAM_SUCCESS {
+                verdict.code = PamResultCode::PAM_PERM_DENIED;
+            }
+            return verdict;
+        }
+        Current::Nothing => return Verdict::code(PamResultCode::PAM_SUCCESS),
+        Current::State(_, state) => state,
     };
     let age = ageing().evaluate(&state, request.now);
     // The departure date ends the account for everyone but root, whatever

@@ -755,10 +755,30 @@ impl PamEnv {
         fs::write(self.service_file(), text).expect("write the service file");
     }
 
-    fn pam_command(&self, user: &str, ops: &[&str], envs: &[(&str, &str)]) -> Command {
+    fn pam_command(
+        &self,
+        user: &str,
+        ops: &[&str],
+        envs: &[(&str, &str)],
+        shell: Option<&str>,
+    ) -> Command {
         // Fail now, with a clear message, if the module was not built.
         module_path();
-        let mut cmd = Command::new("pamtester");
+        let mut cmd = match shell {
+            // As a caller would prepare a setuid program: `ulimit`, `trap`,
+            // then exec.
+            Some(prefix) => {
+                let mut cmd = Command::new("bash");
+                cmd.arg("-c")
+                    // pamtester's own output is a file the limits would
+                    // kill it for writing to: only its exit status counts.
+                    .arg(format!("{prefix}\nexec \"$@\" >/dev/null 2>&1"))
+                    .arg("bash")
+                    .arg("pamtester");
+                cmd
+            }
+            None => Command::new("pamtester"),
+        };
         cmd.arg("-v").arg(SERVICE).arg(user).args(ops);
         cmd.env("LD_PRELOAD", "libpam_wrapper.so libnss_wrapper.so")
             .env("PAM_WRAPPER", "1")
@@ -773,6 +793,14 @@ impl PamEnv {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if shell.is_some() {
+            // pam_wrapper writes its copy of the service files as the
+            // process starts, under the caller's limits: a file size limit
+            // would kill it before any module runs. The real libpam reads
+            // /etc/pam.d instead (see `start_pamtester_under`).
+            cmd.env("LD_PRELOAD", "libnss_wrapper.so")
+                .env_remove("PAM_WRAPPER");
+        }
         cmd
     }
 
@@ -790,9 +818,46 @@ impl PamEnv {
 
     /// [`PamEnv::start_pamtester`] with more environment variables.
     pub fn start_pamtester_with(&self, user: &str, ops: &[&str], envs: &[(&str, &str)]) -> Running {
+        self.start_pamtester_full(user, ops, envs, None)
+    }
+
+    /// [`PamEnv::start_pamtester`] run by `bash -c "SHELL; exec pamtester ..."`:
+    /// the shell commands set what the caller controls (limits, ignored
+    /// signals, groups) before the exec.
+    ///
+    /// The service is installed in /etc/pam.d for the run (root only), so
+    /// that the real libpam, not pam_wrapper, loads it.
+    pub fn start_pamtester_under(&self, shell: &str, user: &str, ops: &[&str]) -> Running {
+        // One service name for every test: one such run at a time, machine-wide.
+        let exclusive = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open("/tmp/deadbolt-tests.etc-pam.lock")
+            .ok()
+            .and_then(|f| Flock::lock(f, FlockArg::LockExclusive).ok());
+        let system = self.system_service_path();
+        fs::copy(self.service_file(), &system).expect("install the service in /etc/pam.d (root)");
+        let mut running = self.start_pamtester_full(user, ops, &[], Some(shell));
+        running.system_service = Some((system, exclusive));
+        running
+    }
+
+    fn system_service_path(&self) -> PathBuf {
+        Path::new("/etc/pam.d").join(SERVICE)
+    }
+
+    fn start_pamtester_full(
+        &self,
+        user: &str,
+        ops: &[&str],
+        envs: &[(&str, &str)],
+        shell: Option<&str>,
+    ) -> Running {
         let lock = StartupLock::take();
         let mut child = self
-            .pam_command(user, ops, envs)
+            .pam_command(user, ops, envs, shell)
             .spawn()
             .expect("start pamtester (install it with scripts/setup-deps)");
         let stderr = child.stderr.take().expect("pamtester's stderr");
@@ -827,6 +892,7 @@ impl PamEnv {
             child,
             stdin,
             stderr_reader,
+            system_service: None,
         }
     }
 
@@ -1161,6 +1227,8 @@ pub struct Running {
     child: Child,
     stdin: Option<ChildStdin>,
     stderr_reader: thread::JoinHandle<String>,
+    /// A service file installed in /etc/pam.d for this run, removed after it.
+    system_service: Option<(PathBuf, Option<Flock<fs::File>>)>,
 }
 
 impl Running {
@@ -1179,6 +1247,13 @@ impl Running {
         }
     }
 
+    /// Kills the process (SIGKILL, as a caller may kill his own setuid
+    /// `su` at any moment) and waits for it.
+    pub fn kill(mut self) -> Outcome {
+        let _ = self.child.kill();
+        self.wait()
+    }
+
     /// Closes the input if still open, waits for the process and removes
     /// the `/tmp/pam.X` directory pam_wrapper made for it if it was left
     /// behind (a process killed by a signal never runs pam_wrapper's cleanup).
@@ -1188,6 +1263,10 @@ impl Running {
         let output = self.child.wait_with_output().expect("wait for pamtester");
         let stderr = self.stderr_reader.join().unwrap_or_default();
         remove_pam_wrapper_dirs(pid);
+        if let Some((path, exclusive)) = self.system_service.take() {
+            let _ = fs::remove_file(path);
+            drop(exclusive);
+        }
         Outcome {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -236,10 +236,26 @@ fn state_is_private_to_its_owner() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let env = alice();
     env.fail_logins("alice", 1);
+    env.deadboltctl(&["reactivate", "alice"]);
+    env.fail_logins("alice", 1);
     let dir = std::fs::metadata(env.state_dir()).unwrap();
     assert_eq!(dir.permissions().mode() & 0o777, 0o700);
     let file = std::fs::symlink_metadata(env.state_file("alice")).unwrap();
     assert!(file.is_file());
     assert_eq!(file.permissions().mode() & 0o777, 0o600);
     assert_eq!(file.uid(), dir.uid());
+    // The records written without a lock are as private.
+    let events = env.state_dir().join("alice.events");
+    let meta = std::fs::symlink_metadata(&events).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    let mut records = 0;
+    for entry in std::fs::read_dir(&events).unwrap() {
+        let meta = std::fs::symlink_metadata(entry.unwrap().path()).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.uid(), dir.uid());
+        records += 1;
+    }
+    assert_eq!(records, 1);
 }

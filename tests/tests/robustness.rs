@@ -70,7 +70,7 @@ fn hostile_user_names_are_refused_and_write_nothing() {
     // so the refusals above were the name check's doing.
     env.fail_logins("zed", 1);
     assert!(
-        env.state_files().contains(&"zed.state".to_owned()),
+        env.state_files().contains(&"zed.events".to_owned()),
         "{:?}",
         env.state_files()
     );
@@ -159,7 +159,7 @@ fn a_corrupt_state_met_first_by_a_failure_is_kept_aside_too() {
 }
 
 #[test]
-fn a_symlinked_state_file_is_not_followed() {
+fn a_symlinked_state_file_is_not_followed_and_refuses_like_corruption() {
     let env = PamEnv::builder().user("alice", "secret").build();
     let target = env.root().join("precious");
     std::fs::write(&target, "do not touch\n").unwrap();
@@ -168,12 +168,22 @@ fn a_symlinked_state_file_is_not_followed() {
     env.fail_logins("alice", 3);
     let out = env.authenticate("alice", "secret");
     out.assert_exited_normally();
+    // Tampering is at least as strict as corruption: kept aside, the
+    // account disabled until an administrator looks.
+    assert!(!out.succeeded(), "a planted link let alice in\n{out}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "do not touch\n");
-    let link = std::fs::symlink_metadata(env.state_file("alice")).unwrap();
+    let kept: Vec<String> = env
+        .state_files()
+        .into_iter()
+        .filter(|f| f.starts_with(".corrupt.alice."))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let link = std::fs::symlink_metadata(env.state_dir().join(&kept[0])).unwrap();
     assert!(
         link.file_type().is_symlink(),
-        "the link was replaced by a file"
+        "the link itself was kept aside"
     );
+    assert_eq!(env.status_json("alice")["disabled"], true);
 }
 
 #[test]
@@ -198,7 +208,7 @@ fn invalid_config_falls_back_to_compiled_defaults() {
     out.assert_exited_normally();
     assert!(!out.succeeded(), "lockout off with a broken config\n{out}");
     assert!(out.shows(&msg_timed_lock_prefix(3)), "{out}");
-    assert!(env.state_files().contains(&"alice.state".to_owned()));
+    assert!(env.state_files().contains(&"alice.events".to_owned()));
 }
 
 #[test]
