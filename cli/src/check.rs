@@ -1,7 +1,9 @@
 //! `deadboltctl check-config`: does the file parse, and what does it mean?
 
 use crate::subject::Directory;
-use deadbolt_config::{format_duration, Config, EffectiveLockout, EffectivePassword, Policy};
+use deadbolt_config::{
+    check_trusted, format_duration, Config, EffectiveLockout, EffectivePassword, Policy, Untrusted,
+};
 use deadbolt_core::password::PasswordRules;
 use deadbolt_core::UnlockAfter;
 use serde::Serialize;
@@ -13,6 +15,7 @@ use std::path::Path;
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub file: String,
+    /// No errors.
     pub ok: bool,
     /// The file does not exist and the compiled defaults apply.
     pub defaults_used: bool,
@@ -25,6 +28,9 @@ pub struct Summary {
     pub password_globals: PasswordGlobals,
     pub policies: Vec<PolicySummary>,
     pub warnings: Vec<String>,
+    /// Files someone other than root could have written: the module does
+    /// not use them (the checker is not run, a change is refused).
+    pub errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -200,16 +206,36 @@ fn effective_for(config: &Config, policy: &Policy) -> (EffectiveLockout, Effecti
     )
 }
 
-/// `installed` says whether a file (the checker, a list) is there.
+/// Whether only root can have written `path` (see [`check_trusted`]); a
+/// relative path is taken from the current directory, as it was read.
+pub fn trust_of(path: &Path) -> Result<(), Untrusted> {
+    let absolute = std::path::absolute(path).map_err(|error| Untrusted::Inaccessible {
+        path: path.to_owned(),
+        error,
+    })?;
+    check_trusted(&absolute).map(drop)
+}
+
+/// `trust` says whether a file (the configuration, the checker, a list) is
+/// safe for root to read or run ([`trust_of`]).
 pub fn summarize(
     config: &Config,
-    file: &str,
+    file: &Path,
     defaults_used: bool,
     directory: &dyn Directory,
-    installed: &dyn Fn(&Path) -> bool,
+    trust: &dyn Fn(&Path) -> Result<(), Untrusted>,
 ) -> Summary {
     let default = config.effective_lockout(|_| false);
     let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    if !defaults_used {
+        if let Err(why) = trust(file) {
+            errors.push(format!(
+                "{} is not safe to use: someone other than root could have written it: {why}",
+                file.display()
+            ));
+        }
+    }
     if let Some(group) = &default.admin_group {
         if !directory.group_exists(group) {
             warnings.push(format!(
@@ -249,20 +275,31 @@ pub fn summarize(
     }
     let default_password = config.effective_password(|_| false);
     // A missing checker or list never blocks a change, so it must be said
-    // here: the policy would be weaker than the file reads.
-    if !installed(&default_password.checker) {
-        warnings.push(format!(
+    // here: the policy would be weaker than the file reads. One others
+    // could have written blocks every change.
+    match trust(&default_password.checker) {
+        Ok(()) => {}
+        Err(why) if why.is_missing() => warnings.push(format!(
             "checker {} does not exist: passwords would be judged by the rules alone, \
              without strength or lists",
             default_password.checker.display()
-        ));
+        )),
+        Err(why) => errors.push(format!(
+            "checker {} is not safe to run as root: {why}; every password change is refused",
+            default_password.checker.display()
+        )),
     }
     for list in &default_password.lists {
-        if !installed(list) {
-            warnings.push(format!(
+        match trust(list) {
+            Ok(()) => {}
+            Err(why) if why.is_missing() => warnings.push(format!(
                 "list {} does not exist: it would be skipped",
                 list.display()
-            ));
+            )),
+            Err(why) => errors.push(format!(
+                "list {} is not safe to read: {why}; every password change is refused",
+                list.display()
+            )),
         }
     }
     let hash = &default_password.hash;
@@ -279,8 +316,8 @@ pub fn summarize(
             .collect(),
     };
     Summary {
-        file: file.to_owned(),
-        ok: true,
+        file: file.display().to_string(),
+        ok: errors.is_empty(),
         defaults_used,
         default_password: PasswordSummary::of(&default_password),
         password_globals,
@@ -291,17 +328,22 @@ pub fn summarize(
         default: LockoutSummary::of(&default),
         policies,
         warnings,
+        errors,
     }
 }
 
 impl Summary {
-    /// The text form: `FILE: OK`, then what the file sets.
+    /// The text form: `FILE: OK` (or `NOT SAFE`, see [`Summary::errors`]),
+    /// then what the file sets.
     pub fn render(&self) -> String {
         let mut out = String::new();
         if self.defaults_used {
             let _ = writeln!(out, "{}: not found: the compiled defaults apply", self.file);
-        } else {
+        } else if self.ok {
             let _ = writeln!(out, "{}: OK", self.file);
+        } else {
+            // The errors themselves go to stderr, as the warnings do.
+            let _ = writeln!(out, "{}: NOT SAFE", self.file);
         }
         let d = &self.default;
         let _ = writeln!(
@@ -423,10 +465,10 @@ enabled = false
         let config = Config::parse(TEXT, "/etc/deadbolt/deadbolt.toml").unwrap();
         summarize(
             &config,
-            "/etc/deadbolt/deadbolt.toml",
+            Path::new("/etc/deadbolt/deadbolt.toml"),
             false,
             directory,
-            &|_| true,
+            &|_| Ok(()),
         )
     }
 
@@ -492,10 +534,10 @@ policy interns (groups: interns): lockout off (failures never lock; disabling st
     fn the_compiled_defaults() {
         let s = summarize(
             &Config::default(),
-            "/etc/deadbolt/deadbolt.toml",
+            Path::new("/etc/deadbolt/deadbolt.toml"),
             true,
             &FakeDirectory::default(),
-            &|_| true,
+            &|_| Ok(()),
         );
         let text = s.render();
         assert!(
@@ -523,10 +565,15 @@ policy interns (groups: interns): lockout off (failures never lock; disabling st
     fn a_missing_checker_or_list_is_a_warning() {
         let s = summarize(
             &Config::default(),
-            "/etc/deadbolt/deadbolt.toml",
+            Path::new("/etc/deadbolt/deadbolt.toml"),
             false,
             &FakeDirectory::default(),
-            &|_| false,
+            &|path| {
+                Err(Untrusted::Inaccessible {
+                    path: path.to_owned(),
+                    error: std::io::ErrorKind::NotFound.into(),
+                })
+            },
         );
         assert_eq!(
             s.warnings,
@@ -536,5 +583,56 @@ policy interns (groups: interns): lockout off (failures never lock; disabling st
                 "list /usr/share/deadbolt/common-passwords.txt does not exist: it would be skipped",
             ]
         );
+    }
+
+    #[test]
+    fn an_untrusted_file_is_an_error() {
+        let writable = |path: &Path| {
+            Err(Untrusted::Writable {
+                path: path.to_owned(),
+                mode: 0o100666,
+            })
+        };
+        let s = summarize(
+            &Config::default(),
+            Path::new("/etc/deadbolt/deadbolt.toml"),
+            false,
+            &FakeDirectory::default(),
+            &writable,
+        );
+        assert!(!s.ok);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(
+            s.errors,
+            [
+                "/etc/deadbolt/deadbolt.toml is not safe to use: someone other than root could \
+                 have written it: /etc/deadbolt/deadbolt.toml: writable by group and others \
+                 (mode 0666)",
+                "checker /usr/libexec/deadbolt/deadbolt-pwcheck is not safe to run as root: \
+                 /usr/libexec/deadbolt/deadbolt-pwcheck: writable by group and others (mode \
+                 0666); every password change is refused",
+                "list /usr/share/deadbolt/common-passwords.txt is not safe to read: \
+                 /usr/share/deadbolt/common-passwords.txt: writable by group and others (mode \
+                 0666); every password change is refused",
+            ]
+        );
+        let text = s.render();
+        assert!(
+            text.starts_with("/etc/deadbolt/deadbolt.toml: NOT SAFE\nstate: "),
+            "{text}"
+        );
+        let value = serde_json::to_value(&s).unwrap();
+        assert_eq!(value["ok"], false);
+        assert_eq!(value["errors"].as_array().unwrap().len(), 3);
+
+        // The compiled defaults read no file: only the checker and list count.
+        let s = summarize(
+            &Config::default(),
+            Path::new("/etc/deadbolt/deadbolt.toml"),
+            true,
+            &FakeDirectory::default(),
+            &writable,
+        );
+        assert_eq!(s.errors.len(), 2);
     }
 }

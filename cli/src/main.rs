@@ -215,13 +215,16 @@ fn check_config(file: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
     };
     let summary = check::summarize(
         &settings.config,
-        &settings.path.display().to_string(),
+        &settings.path,
         settings.defaults_used,
         &Nss,
-        &|path| path.is_file(),
+        &check::trust_of,
     );
     for warning in &summary.warnings {
         note(&format!("warning: {warning}"));
+    }
+    for error in &summary.errors {
+        note(&format!("error: {error}"));
     }
     let text = if json {
         json_line(&summary)?
@@ -229,7 +232,11 @@ fn check_config(file: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
         summary.render()
     };
     print(&text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if summary.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]

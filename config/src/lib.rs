@@ -19,6 +19,7 @@ mod duration;
 mod error;
 mod file;
 mod password;
+mod trust;
 
 pub use args::{split_module_args, ArgError, ModuleArgs};
 pub use duration::{format_duration, parse_duration};
@@ -28,6 +29,7 @@ pub use password::{
     HASH_MEMORY_KIB_PER_LANE, MAX_HASH_ITERATIONS, MAX_HASH_MEMORY_KIB, MAX_HASH_PARALLELISM,
     MAX_LENGTH, MAX_LISTS, MAX_PATH_BYTES, MAX_REMEMBER, MAX_RETRY, MAX_STRENGTH,
 };
+pub use trust::{check_trusted, Untrusted};
 
 use deadbolt_core::{LockoutPolicy, UnlockAfter};
 use std::fmt;

@@ -237,4 +237,151 @@ pub fn attempt(pamh: &PamHandle) -> Option<String> {
         .ok()
         .map(|mark| mark.0.clone())
         .filter(|id| !id.is_empty())
+
+/// The most descriptors the fallback of [`close_other_fds`] walks, should
+/// the limit on open files be unlimited: the kernel's default `nr_open`,
+/// above which no descriptor can exist unless an administrator raised it.
+const MAX_FALLBACK_FDS: c_uint = 1 << 20;
+
+/// Makes the program `command` starts receive no descriptor of this
+/// process but its standard input, output and error: a host's sockets,
+/// files or terminals must not reach a helper, which may misuse or hold
+/// them open.
+///
+/// Descriptors 3 and up are marked close-on-exec in the child rather than
+/// closed, so that the one std keeps open to report a failed exec still
+/// works; the exec itself then closes them all.
+pub fn close_other_fds(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // Read before the fork: getrlimit is not on the list of functions that
+    // may run in a child of a threaded process.
+    let limit = open_files_limit();
+    let mark = move || {
+        mark_cloexec_from(3, limit, true);
+        Ok(())
+    };
+    // SAFETY: `mark` runs in the child between fork and exec, where only
+    // async-signal-safe code may run: it makes the close_range and fcntl
+    // system calls and reads errno, and neither allocates nor takes a lock.
+    unsafe {
+        command.pre_exec(mark);
+    }
+}
+
+/// The soft limit on open files: no descriptor at or above it can be
+/// opened (or had been, unless the limit was lowered since).
+fn open_files_limit() -> c_uint {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the call to fill.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc != 0 {
+        return MAX_FALLBACK_FDS;
+    }
+    c_uint::try_from(limit.rlim_cur)
+        .unwrap_or(c_uint::MAX)
+        .min(MAX_FALLBACK_FDS)
+}
+
+/// Marks every descriptor from `first` close-on-exec, with one
+/// close_range call (Linux 5.11 and later), or else one fcntl per number
+/// below `limit`. `use_close_range` false forces the fallback, for tests.
+/// Async-signal-safe.
+fn mark_cloexec_from(first: c_uint, limit: c_uint, use_close_range: bool) {
+    if use_close_range {
+        // SAFETY: close_range takes plain integers and touches only this
+        // process's descriptor table; the raw system call does not need a
+        // C library recent enough to wrap it.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                first,
+                c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        // ENOSYS (before 5.9) or EINVAL (the flag, before 5.11): the loop.
+        if rc == 0 {
+            return;
+        }
+    }
+    for fd in first..limit {
+        let Ok(fd) = c_int::try_from(fd) else { break };
+        // SAFETY: fcntl on any number is sound: one that is not open
+        // fails with EBADF, which is ignored. FD_CLOEXEC is the only
+        // descriptor flag, so setting it alone loses nothing.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    /// A descriptor of this process that its children inherit (no
+    /// close-on-exec), numbered 100 or more so it collides with nothing.
+    fn inheritable_fd() -> c_int {
+        // SAFETY: F_DUPFD on standard error, which is open in a test
+        // process, returns a new descriptor or -1; it is never closed, so
+        // nothing else can come to own the number.
+        let fd = unsafe { libc::fcntl(2, libc::F_DUPFD, 100) };
+        assert!(fd >= 100, "F_DUPFD failed");
+        fd
+    }
+
+    /// The descriptors `sh` has when it runs, as listed by `ls` (a child
+    /// of the shell, so its own directory descriptor is not among them).
+    fn fds_of_shell(command: &mut Command) -> Vec<String> {
+        let out = command
+            .arg("-c")
+            .arg("ls /proc/$$/fd")
+            .output()
+            .expect("run sh");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_child_keeps_only_its_standard_descriptors() {
+        let leaked = inheritable_fd().to_string();
+        let before = fds_of_shell(&mut Command::new("/bin/sh"));
+        assert!(before.contains(&leaked), "the test's premise: {before:?}");
+
+        let mut command = Command::new("/bin/sh");
+        close_other_fds(&mut command);
+        assert_eq!(fds_of_shell(&mut command), ["0", "1", "2"]);
+    }
+
+    #[test]
+    fn the_fallback_without_close_range_marks_them_too() {
+        let leaked = inheritable_fd();
+        let limit = open_files_limit();
+        assert!(c_uint::try_from(leaked).unwrap() < limit);
+        let mut command = Command::new("/bin/sh");
+        // SAFETY: as in close_other_fds, with the fallback forced.
+        unsafe {
+            command.pre_exec(move || {
+                mark_cloexec_from(3, limit, false);
+                Ok(())
+            });
+        }
+        assert_eq!(fds_of_shell(&mut command), ["0", "1", "2"]);
+    }
+
+    #[test]
+    fn a_failed_exec_is_still_reported() {
+        let mut command = Command::new("/nonexistent/deadbolt-checker");
+        close_other_fds(&mut command);
+        let err = command.spawn().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
 }

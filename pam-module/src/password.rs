@@ -17,7 +17,7 @@
 use crate::ffi::{self, Secret};
 use crate::log;
 use crate::phases::load_config;
-use deadbolt_config::EffectivePassword;
+use deadbolt_config::{check_trusted, EffectivePassword, Untrusted};
 use deadbolt_core::identity;
 use deadbolt_core::password::{self as rules, ChangeContext, PasswordHistory, RuleFailure};
 use deadbolt_core::store::Loaded;
@@ -38,6 +38,7 @@ use pam::module::PamHandle;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,11 @@ const MAX_VERDICT_BYTES: usize = 64 * 1024;
 /// What the user is told when the strength checker gave no verdict.
 const MSG_UNCHECKED: &str =
     "BAD PASSWORD: its strength could not be checked; try again, or ask an administrator.";
+
+/// What the user is told when the checker or a list could have been
+/// changed by someone other than root.
+const MSG_UNTRUSTED: &str = "The password cannot be changed: the strength checker or a list it \
+                             reads is not safe to use; ask an administrator.";
 
 fn tell(pamh: &PamHandle, flags: PamFlag, style: pam::constants::PamMessageStyle, text: &str) {
     if flags & PAM_SILENT != 0 {
@@ -165,6 +171,16 @@ fn prelim(
     now: Timestamp,
     caller_is_root: bool,
 ) -> PamResultCode {
+    // Before the new password is even asked for: it could not be judged.
+    // (A checker that is not installed is said in the update pass.)
+    match trusted_helper(&changer.policy) {
+        Err(why) if !why.is_missing() => {
+            log_untrusted(changer, &why);
+            tell(pamh, flags, PAM_ERROR_MSG, MSG_UNTRUSTED);
+            return PamResultCode::PAM_AUTHTOK_ERR;
+        }
+        _ => {}
+    }
     let Some(state) = &changer.state else {
         return PamResultCode::PAM_SUCCESS;
     };
@@ -317,6 +333,8 @@ fn judge(changer: &Changer, new: &Secret, old: Option<&[u8]>) -> Vec<String> {
 /// otherwise get any password through by breaking it. The one exception is
 /// a checker that is not installed at all: then the rules alone apply and
 /// the log says so, so that a missing package never blocks every change.
+/// A checker or list that someone other than root could have written is
+/// not used at all: the change is refused (see [`trusted_helper`]).
 fn strength(changer: &Changer, new: &Secret) -> Vec<String> {
     let checker = &changer.policy.checker;
     let verdict = match ask_checker(changer, new) {
@@ -327,6 +345,11 @@ fn strength(changer: &Changer, new: &Secret) -> Vec<String> {
                 checker.display()
             ));
             return Vec::new();
+        }
+        Err(NoVerdict::Untrusted(why)) => {
+            // Only if it changed since the preliminary pass checked it.
+            log_untrusted(changer, &why);
+            return vec![MSG_UNTRUSTED.to_owned()];
         }
         Err(NoVerdict::Failed(why)) => {
             log::error(&format!(
@@ -363,7 +386,10 @@ fn strength(changer: &Changer, new: &Secret) -> Vec<String> {
 /// Why the strength checker gave no verdict.
 enum NoVerdict {
     /// The program does not exist: the rules alone apply.
-    NotInstalled(io::Error),
+    NotInstalled(String),
+    /// Someone other than root could have written the checker or a list:
+    /// it is not run, and the password is refused.
+    Untrusted(Untrusted),
     /// Anything else, for the log: the password is refused.
     Failed(String),
 }
@@ -373,16 +399,15 @@ enum NoVerdict {
 /// the verdict alone decides, and a host that ignores SIGCHLD cannot even
 /// learn it.
 fn ask_checker(changer: &Changer, new: &Secret) -> Result<serde_json::Value, NoVerdict> {
-    let checker = &changer.policy.checker;
     // Looked for first, so that a missing checker, the one failure that
     // must not refuse the change, is not left to exec: when exec fails,
     // std's spawn (forking, as it does once `uid` is set) reaps the failed
     // child and panics if it cannot, as in a host that ignores SIGCHLD.
-    if let Err(err) = std::fs::metadata(checker) {
-        if err.kind() == io::ErrorKind::NotFound {
-            return Err(NoVerdict::NotInstalled(err));
-        }
-    }
+    let helper = match trusted_helper(&changer.policy) {
+        Ok(helper) => helper,
+        Err(why) if why.is_missing() => return Err(NoVerdict::NotInstalled(why.to_string())),
+        Err(why) => return Err(NoVerdict::Untrusted(why)),
+    };
     // The password goes through a socket, never argv or the environment; a
     // socket rather than a pipe so that writing to a checker that already
     // exited fails with EPIPE (MSG_NOSIGNAL) instead of killing the host
@@ -395,9 +420,9 @@ fn ask_checker(changer: &Changer, new: &Secret) -> Result<serde_json::Value, NoV
     )
     .map_err(|err| NoVerdict::Failed(format!("no socket to hand it the password: {err}")))?;
     let deadline = Instant::now() + CHECKER_TIMEOUT;
-    let mut child = spawn_checker(changer, theirs).map_err(|err| {
+    let mut child = spawn_checker(changer, &helper, theirs).map_err(|err| {
         if err.kind() == io::ErrorKind::NotFound {
-            NoVerdict::NotInstalled(err)
+            NoVerdict::NotInstalled(err.to_string())
         } else {
             NoVerdict::Failed(format!("cannot run it: {err}"))
         }
@@ -421,12 +446,48 @@ fn ask_checker(changer: &Changer, new: &Secret) -> Result<serde_json::Value, NoV
     }
 }
 
+/// The checker and lists as they are run and read: each path with its
+/// symbolic links resolved, so that what runs is what was checked.
+struct TrustedHelper {
+    checker: PathBuf,
+    lists: Vec<PathBuf>,
+}
+
+/// Checks that only root can have written the checker (run as root) and
+/// the lists (see [`check_trusted`]). An error that
+/// [`Untrusted::is_missing`] says the checker is not installed; a missing
+/// list keeps its path instead, for the checker to report it missing.
+fn trusted_helper(policy: &EffectivePassword) -> Result<TrustedHelper, Untrusted> {
+    let checker = check_trusted(&policy.checker)?;
+    let mut lists = Vec::with_capacity(policy.lists.len());
+    for list in &policy.lists {
+        lists.push(match check_trusted(list) {
+            Ok(list) => list,
+            Err(why) if why.is_missing() => list.clone(),
+            Err(why) => return Err(why),
+        });
+    }
+    Ok(TrustedHelper { checker, lists })
+}
+
+/// Tampering, or a mistake that allows it: whoever could write the file
+/// could run code as root through the next `passwd`.
+fn log_untrusted(changer: &Changer, why: &Untrusted) {
+    log::error(&format!(
+        "password change of {} refused: the strength checker {} is not run, since someone \
+         other than root could have changed it or a list it reads: {why} ({})",
+        changer.name,
+        changer.policy.checker.display(),
+        changer.origin
+    ));
+}
+
 /// Starts the checker with `stdin` as its standard input. The `Command`,
 /// which holds this process's copy of `stdin`, is gone when this returns,
 /// so the checker's end is then open in the checker alone.
-fn spawn_checker(changer: &Changer, stdin: OwnedFd) -> io::Result<Child> {
+fn spawn_checker(changer: &Changer, helper: &TrustedHelper, stdin: OwnedFd) -> io::Result<Child> {
     let policy = &changer.policy;
-    let mut command = Command::new(&policy.checker);
+    let mut command = Command::new(&helper.checker);
     command
         .arg("--user")
         .arg(changer.name.as_str())
@@ -434,10 +495,10 @@ fn spawn_checker(changer: &Changer, stdin: OwnedFd) -> io::Result<Child> {
         .arg(&changer.real_name)
         .arg("--min-strength")
         .arg(policy.min_strength.to_string());
-    if policy.lists.is_empty() {
+    if helper.lists.is_empty() {
         command.arg("--no-lists");
     }
-    for list in &policy.lists {
+    for list in &helper.lists {
         command.arg("--list").arg(list);
     }
     command
@@ -448,6 +509,9 @@ fn spawn_checker(changer: &Changer, stdin: OwnedFd) -> io::Result<Child> {
         // Out of the terminal's foreground group: ^C and ^Z at the prompt
         // do not reach it.
         .process_group(0);
+    // Nothing of the host's (its sockets, its terminal, its log) but the
+    // three descriptors above.
+    ffi::close_other_fds(&mut command);
     if nix::unistd::geteuid().is_root() {
         // Under a setuid `passwd` the real uid is the invoking user's, who
         // may signal any process with that real uid: the checker gets root

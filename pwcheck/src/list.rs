@@ -10,8 +10,14 @@
 //!   case, but a site list written in mixed case works too);
 //! - bytes that are not UTF-8 are allowed and compared as they are, apart
 //!   from ASCII letters, which are compared without regard to case.
+//!
+//! A list is read only if root alone can have written it and every
+//! directory above it (`deadbolt_config::check_trusted`); otherwise it is
+//! reported in [`ListLookup::problems`] and skipped, as an unreadable list
+//! is. The path must be absolute.
 
 use crate::SecretBytes;
+use deadbolt_config::check_trusted;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -52,17 +58,31 @@ pub fn find_in_lists(folded: &[u8], lists: &[PathBuf]) -> ListLookup {
                 break;
             }
             Ok(false) => {}
-            Err(err) => lookup
+            Err(problem) => lookup
                 .problems
-                .push(format!("{}: {}", path.display(), io_message(&err))),
+                .push(format!("{}: {problem}", path.display())),
         }
     }
     lookup
 }
 
-fn list_file_contains(path: &Path, folded: &[u8]) -> io::Result<bool> {
-    let file = File::open(path)?;
-    list_contains(BufReader::new(file), folded)
+/// Whether the list at `path` has `folded`; the reason, when it cannot be
+/// read or must not be.
+fn list_file_contains(path: &Path, folded: &[u8]) -> Result<bool, String> {
+    let readable = match check_trusted(path) {
+        // The path reached without links: what was checked is what is read.
+        Ok(resolved) => resolved,
+        // Opened anyway, for the C library's words on why it is missing.
+        Err(why) if why.is_missing() => path.to_owned(),
+        Err(why) => {
+            return Err(format!(
+                "not read: someone other than root could have written it: {why}"
+            ))
+        }
+    };
+    File::open(&readable)
+        .and_then(|file| list_contains(BufReader::new(file), folded))
+        .map_err(|err| io_message(&err))
 }
 
 /// Whether the list read from `reader` has a line equal to `folded` (see
@@ -201,6 +221,36 @@ mod tests {
         let list: &[u8] = b"first\nsplit-across-reads\nlast\n";
         let reader = BufReader::with_capacity(4, list);
         assert!(list_contains(reader, &fold_case(b"split-across-reads")).unwrap());
+    }
+
+    #[test]
+    fn a_list_others_could_write_is_reported_and_skipped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.txt");
+        std::fs::write(&path, "banned-word\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let lists = [path.clone()];
+        let trusted = find_in_lists(b"banned-word", &lists);
+        if !trusted.problems.is_empty() {
+            // Not root, or a temporary directory root does not own.
+            eprintln!("skipped: {:?}", trusted.problems);
+            return;
+        }
+        assert!(trusted.found);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let lookup = find_in_lists(b"banned-word", &lists);
+        assert!(!lookup.found, "the list was read");
+        assert_eq!(
+            lookup.problems,
+            [format!(
+                "{0}: not read: someone other than root could have written it: {0}: writable \
+                 by group and others (mode 0666)",
+                path.display()
+            )]
+        );
     }
 
     #[test]
