@@ -567,6 +567,24 @@ impl Checker<'_> {
                 ),
             ));
         }
+        let work = u64::from(hash.memory_kib) * u64::from(hash.iterations);
+        if work > password::MAX_HASH_WORK {
+            let span = [&raw.hash_iterations, &raw.hash_memory_kib]
+                .iter()
+                .find_map(|field| field.as_ref().map(Spanned::span));
+            return Err(ConfigError::spanned(
+                self.origin,
+                self.text,
+                span,
+                format!(
+                    "hash_memory_kib × hash_iterations ({} × {} = {work}) is more than the {} \
+                     a history entry may cost; lower one of them",
+                    hash.memory_kib,
+                    hash.iterations,
+                    password::MAX_HASH_WORK
+                ),
+            ));
+        }
         if let Some(v) = &raw.checker {
             let example = password::DEFAULT_CHECKER;
             let path = self.string(

@@ -25,11 +25,10 @@ pub const MAX_STRENGTH: u8 = 4;
 /// every password change on every host would have to find the memory.
 pub use deadbolt_core::password::MAX_HASH_MEMORY_KIB;
 
-/// The largest `hash_iterations` accepted, as a guard against typos.
-pub const MAX_HASH_ITERATIONS: u32 = 100;
-
-/// The largest `hash_parallelism` accepted, as a guard against typos.
-pub const MAX_HASH_PARALLELISM: u32 = 64;
+/// The largest `hash_iterations` and `hash_parallelism` accepted, and the
+/// most work (`hash_memory_kib` × `hash_iterations`): the history ignores
+/// entries beyond them, so that a crafted one cannot hang a password change.
+pub use deadbolt_core::password::{MAX_HASH_ITERATIONS, MAX_HASH_PARALLELISM, MAX_HASH_WORK};
 
 /// The KiB of memory argon2 needs for each lane (`hash_parallelism`).
 pub const HASH_MEMORY_KIB_PER_LANE: u32 = 8;

@@ -4,14 +4,19 @@
 //! their load time, so they live in the `deadbolt-pwcheck` helper that only
 //! the password phase runs. What is here is cheap and needs no data.
 
-use crate::state::{PasswordRecord, UserState};
+use crate::state::UserState;
 use crate::time::{days_from_civil, Timestamp};
-use argon2::password_hash::phc::{Output, PasswordHash};
-use argon2::password_hash::PasswordHasher;
-use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::fmt;
 use std::time::Duration;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
+
+mod history;
+
+pub use history::{
+    verify, HashError, HashParams, HistoryCheck, HistoryVerdict, PasswordHistory, Unusable,
+    HISTORY_TIME_LIMIT, MAX_HASH_ITERATIONS, MAX_HASH_MEMORY_KIB, MAX_HASH_PARALLELISM,
+    MAX_HASH_WORK,
+};
 
 /// The longest password deadbolt hashes or judges, in bytes. Longer ones are
 /// refused before any work is done: no 1 MiB argon2 run.
@@ -172,16 +177,56 @@ fn count(text: &str) -> Counts {
     counts
 }
 
+// Every copy of a password made here is zeroed when dropped, and is
+// allocated once at its final size: a `String` or `Vec` that grows frees
+// its former buffer as it is, password and all, where no `Zeroizing` can
+// reach it.
+
+/// The characters `chars()` yields, in a string allocated at its final size.
+/// `chars` is called twice: once to measure, once to fill.
+fn sized_string<I: Iterator<Item = char>>(chars: impl Fn() -> I) -> Zeroizing<String> {
+    let len = chars().map(char::len_utf8).sum();
+    let mut text = Zeroizing::new(String::with_capacity(len));
+    text.extend(chars());
+    text
+}
+
+/// `bytes` as text, each invalid sequence replaced by U+FFFD, as
+/// `String::from_utf8_lossy` would (whose buffer grows at each
+/// replacement).
+fn lossy_text(bytes: &[u8]) -> Zeroizing<String> {
+    let replaced = |chunk: &std::str::Utf8Chunk| {
+        (!chunk.invalid().is_empty()).then_some(char::REPLACEMENT_CHARACTER)
+    };
+    sized_string(|| {
+        bytes
+            .utf8_chunks()
+            .flat_map(move |chunk| chunk.valid().chars().chain(replaced(&chunk)))
+    })
+}
+
+/// Lower case, character by character (`str::to_lowercase` grows its
+/// buffer when a character's lower case is longer, as `İ`'s is). Used for
+/// the names too, so that both sides of a comparison agree.
+fn lowercase(text: &str) -> Zeroizing<String> {
+    sized_string(|| text.chars().flat_map(char::to_lowercase))
+}
+
+/// The characters of `text`, for the edit distance.
+fn chars_of(text: &str) -> Zeroizing<Vec<char>> {
+    let mut chars = Zeroizing::new(Vec::with_capacity(text.chars().count()));
+    chars.extend(text.chars());
+    chars
+}
+
 /// Lower case with everything but letters removed: "Summer2024!" and
-/// "summer2025" are both "summer". Zeroed when dropped, like every copy of a
-/// password made here.
+/// "summer2025" are both "summer".
 fn letters_only(text: &str) -> Zeroizing<String> {
-    Zeroizing::new(
+    sized_string(|| {
         text.chars()
             .filter(|c| c.is_alphabetic())
             .flat_map(char::to_lowercase)
-            .collect(),
-    )
+    })
 }
 
 /// Levenshtein distance, bounded inputs only (passwords are capped).
@@ -218,7 +263,7 @@ impl PasswordRules {
             return failures;
         }
         // Bytes that are not UTF-8 still count, as special characters.
-        let text = Zeroizing::new(String::from_utf8_lossy(new).into_owned());
+        let text = lossy_text(new);
         let counts = count(&text);
         if counts.chars < self.min_length {
             failures.push(RuleFailure::TooShort {
@@ -256,26 +301,23 @@ impl PasswordRules {
         if self.max_repeat > 0 && counts.longest_run > self.max_repeat {
             failures.push(RuleFailure::Repeats(self.max_repeat));
         }
-        let lowered = Zeroizing::new(text.to_lowercase());
-        let user = ctx.user.to_lowercase();
-        if user.chars().count() >= 3 && lowered.contains(&user) {
+        let lowered = lowercase(&text);
+        let user = lowercase(ctx.user);
+        if user.chars().count() >= 3 && lowered.contains(user.as_str()) {
             failures.push(RuleFailure::ContainsUserName);
         }
         let name_part_used = ctx
             .real_name
             .split(|c: char| !c.is_alphanumeric())
             .filter(|part| part.chars().count() >= 3)
-            .any(|part| lowered.contains(&part.to_lowercase()));
+            .any(|part| lowered.contains(lowercase(part).as_str()));
         if name_part_used {
             failures.push(RuleFailure::ContainsRealName);
         }
         if let Some(old) = ctx.old_password {
             if old == new {
                 failures.push(RuleFailure::SameAsOld);
-            } else if Self::similar(
-                &Zeroizing::new(String::from_utf8_lossy(old).into_owned()),
-                &text,
-            ) {
+            } else if Self::similar(&lossy_text(old), &text) {
                 failures.push(RuleFailure::TooSimilarToOld);
             }
         }
@@ -285,8 +327,8 @@ impl PasswordRules {
     /// Small variations: case, reversal, changed digits or symbols around
     /// the same letters, or a couple of characters edited.
     fn similar(old: &str, new: &str) -> bool {
-        let old_lower = Zeroizing::new(old.to_lowercase());
-        let new_lower = Zeroizing::new(new.to_lowercase());
+        let old_lower = lowercase(old);
+        let new_lower = lowercase(new);
         if old_lower == new_lower || old_lower.chars().rev().eq(new_lower.chars()) {
             return true;
         }
@@ -294,204 +336,7 @@ impl PasswordRules {
         if old_letters.chars().count() >= 4 && old_letters == letters_only(new) {
             return true;
         }
-        let a: Zeroizing<Vec<char>> = Zeroizing::new(old_lower.chars().collect());
-        let b: Zeroizing<Vec<char>> = Zeroizing::new(new_lower.chars().collect());
-        edit_distance(&a, &b) < 3
-    }
-}
-
-/// argon2id parameters for the history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HashParams {
-    /// Memory in KiB.
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for HashParams {
-    /// OWASP's minimum for argon2id: 19 MiB, 2 iterations, 1 lane.
-    fn default() -> Self {
-        HashParams {
-            memory_kib: Params::DEFAULT_M_COST,
-            iterations: Params::DEFAULT_T_COST,
-            parallelism: Params::DEFAULT_P_COST,
-        }
-    }
-}
-
-/// Why a password could not be hashed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HashError(String);
-
-impl fmt::Display for HashError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "argon2id: {}", self.0)
-    }
-}
-
-impl std::error::Error for HashError {}
-
-impl HashParams {
-    fn hasher(&self) -> Result<Argon2<'static>, HashError> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| HashError(e.to_string()))?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-    }
-
-    /// An argon2id PHC string of `password` with a fresh random salt.
-    pub fn hash(&self, password: &[u8]) -> Result<String, HashError> {
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(HashError("the password is too long to hash".to_owned()));
-        }
-        self.hasher()?
-            .hash_password(password)
-            .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
-    }
-}
-
-/// The most memory a history entry may ask for, in KiB (1 GiB), and so the
-/// most the configuration may set for new entries. An entry asking for more
-/// is not computed: it matches nothing. Verification runs in the process that
-/// changes the password (passwd, sshd...), on up to four threads at once,
-/// each with its own memory: a larger bound would let one entry ask for more
-/// than a host can spare.
-pub const MAX_HASH_MEMORY_KIB: u32 = 1024 * 1024;
-
-/// Whether `password` matches the PHC string. A malformed entry matches
-/// nothing (and is reported by the caller's status, not here).
-pub fn verify(password: &[u8], phc: &str) -> bool {
-    verify_reusing(password, phc, &mut MemoryBlocks::default())
-}
-
-/// argon2's working memory, kept between verifications: allocating (and
-/// faulting in) 19 MiB afresh costs a third of each run. Zeroed on drop.
-/// It only grows with `try_reserve_exact`: memory the system refuses makes
-/// the entry match nothing instead of aborting the host process.
-#[derive(Default)]
-struct MemoryBlocks(Vec<Block>);
-
-impl Drop for MemoryBlocks {
-    fn drop(&mut self) {
-        self.0.iter_mut().for_each(Zeroize::zeroize);
-    }
-}
-
-fn verify_reusing(password: &[u8], phc: &str, memory: &mut MemoryBlocks) -> bool {
-    if password.len() > MAX_PASSWORD_BYTES {
-        return false;
-    }
-    let Ok(hash) = PasswordHash::new(phc) else {
-        return false;
-    };
-    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
-        return false;
-    };
-    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
-        return false;
-    };
-    let version = match hash.version.map(Version::try_from).transpose() {
-        Ok(version) => version.unwrap_or_default(),
-        Err(_) => return false,
-    };
-    let Ok(params) = Params::try_from(&hash) else {
-        return false;
-    };
-    if params.m_cost() > MAX_HASH_MEMORY_KIB {
-        return false;
-    }
-    let blocks = params.block_count();
-    if memory.0.len() < blocks {
-        // `resize` would abort the whole process (passwd, sshd) if the
-        // memory cannot be had; asking first lets the entry fail alone.
-        if memory.0.try_reserve_exact(blocks - memory.0.len()).is_err() {
-            return false;
-        }
-        memory.0.resize(blocks, Block::default());
-    }
-    let mut computed = Zeroizing::new(vec![0u8; expected.len()]);
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(
-            password,
-            salt.as_ref(),
-            &mut computed,
-            &mut memory.0[..blocks],
-        )
-        .is_ok()
-        // Output's comparison is constant-time.
-        && Output::new(&computed).is_ok_and(|computed| computed == *expected)
-}
-
-/// The password history kept in a user's state.
-#[derive(Debug)]
-pub struct PasswordHistory;
-
-impl PasswordHistory {
-    /// The newest `remember` entries, newest first.
-    pub fn recent(state: &UserState, remember: u32) -> impl Iterator<Item = &PasswordRecord> {
-        state.password_history.iter().rev().take(remember as usize)
-    }
-
-    /// Whether `password` is one of the last `remember` passwords. Each
-    /// entry costs a full argon2 run (about 20 ms at OWASP's parameters), so
-    /// the entries are shared among the machine's cores, four at most.
-    pub fn reused(state: &UserState, password: &[u8], remember: u32) -> bool {
-        let entries: Vec<&str> = Self::recent(state, remember)
-            .map(|record| record.phc.as_str())
-            .collect();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, 4);
-        let any_in = |chunk: &[&str]| {
-            let mut memory = MemoryBlocks::default();
-            chunk
-                .iter()
-                .any(|phc| verify_reusing(password, phc, &mut memory))
-        };
-        if workers == 1 || entries.len() < 2 {
-            return any_in(&entries);
-        }
-        let per_worker = entries.len().div_ceil(workers);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = entries
-                .chunks(per_worker)
-                .map(|chunk| scope.spawn(move || any_in(chunk)))
-                .collect();
-            // A worker that died cannot vouch for its entries: count the
-            // password as reused rather than let it through unchecked.
-            let answers: Vec<bool> = handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or(true))
-                .collect();
-            answers.contains(&true)
-        })
-    }
-
-    /// Records a completed change: the hash joins the history, which is
-    /// trimmed to `remember` entries (so lowering `remember` frees old
-    /// passwords), and the change time is set.
-    pub fn record_change(
-        state: &mut UserState,
-        phc: Option<String>,
-        remember: u32,
-        now: Timestamp,
-    ) {
-        if let Some(phc) = phc {
-            state.password_history.insert(PasswordRecord {
-                changed_at: now,
-                phc,
-            });
-        }
-        Self::trim(state, remember);
-        state.last_password_change = Some(state.last_password_change.map_or(now, |t| t.max(now)));
-    }
-
-    /// Keeps only the newest `remember` entries.
-    pub fn trim(state: &mut UserState, remember: u32) {
-        while state.password_history.len() > remember as usize {
-            state.password_history.pop_first();
-        }
+        edit_distance(&chars_of(&old_lower), &chars_of(&new_lower)) < 3
     }
 }
 
@@ -727,75 +572,8 @@ mod tests {
             rules.check(&huge, &ctx()),
             vec![RuleFailure::TooLong { max: 128 }]
         );
-        assert!(HashParams::default().hash(&huge).is_err());
-        assert!(!verify(
-            &huge,
-            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"
-        ));
         // Not UTF-8: judged, not refused for it.
         assert_eq!(rules.check(b"\xff\xfe\xfd-quite-long-one", &ctx()), vec![]);
-        assert!(!verify(b"x", "not a phc string"));
-        // An entry asking for 8 GiB, or just over 1 GiB, is not computed
-        // (it would be allocated).
-        assert_eq!(MAX_HASH_MEMORY_KIB, 1_048_576);
-        for m in [8_388_608, 4_194_304, 1_048_577] {
-            assert!(!verify(
-                b"x",
-                &format!(
-                    "$argon2id$v=19$m={m},t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"
-                )
-            ));
-        }
-        let phc = cheap().hash(b"right").unwrap();
-        assert!(verify(b"right", &phc));
-        // Whatever field is damaged, the entry matches nothing.
-        for damaged in [
-            phc.replace("argon2id", "argon2x"),
-            phc.replace("v=19", "v=99"),
-            phc.replace("t=1", "t=0"),
-            phc[..phc.len() - 4].to_owned(),
-        ] {
-            assert!(!verify(b"right", &damaged), "{damaged}");
-        }
-    }
-
-    fn cheap() -> HashParams {
-        HashParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        }
-    }
-
-    #[test]
-    fn history_refuses_reuse_and_trims_when_remember_drops() {
-        let mut state = UserState::default();
-        for (i, pw) in ["first-pass", "second-pass", "third-pass"]
-            .iter()
-            .enumerate()
-        {
-            let phc = cheap().hash(pw.as_bytes()).unwrap();
-            assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-            assert!(!phc.contains(pw));
-            PasswordHistory::record_change(&mut state, Some(phc), 3, Timestamp(i as i64 + 1));
-        }
-        assert!(PasswordHistory::reused(&state, b"first-pass", 3));
-        assert!(!PasswordHistory::reused(&state, b"first-pass", 2));
-        assert!(!PasswordHistory::reused(&state, b"never-used", 3));
-        PasswordHistory::trim(&mut state, 1);
-        assert_eq!(state.password_history.len(), 1);
-        assert!(PasswordHistory::reused(&state, b"third-pass", 3));
-        assert!(!PasswordHistory::reused(&state, b"second-pass", 3));
-        PasswordHistory::record_change(&mut state, None, 0, Timestamp(10));
-        assert!(state.password_history.is_empty());
-        assert_eq!(state.last_password_change, Some(Timestamp(10)));
-    }
-
-    #[test]
-    fn default_hash_uses_owasp_minimum() {
-        let phc = HashParams::default().hash(b"pw").unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify(b"pw", &phc));
     }
 
     #[test]

@@ -237,6 +237,7 @@ pub fn attempt(pamh: &PamHandle) -> Option<String> {
         .ok()
         .map(|mark| mark.0.clone())
         .filter(|id| !id.is_empty())
+}
 
 /// The most descriptors the fallback of [`close_other_fds`] walks, should
 /// the limit on open files be unlimited: the kernel's default `nr_open`,

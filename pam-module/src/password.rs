@@ -19,7 +19,9 @@ use crate::log;
 use crate::phases::load_config;
 use deadbolt_config::{check_trusted, EffectivePassword, Untrusted};
 use deadbolt_core::identity;
-use deadbolt_core::password::{self as rules, ChangeContext, PasswordHistory, RuleFailure};
+use deadbolt_core::password::{
+    self as rules, ChangeContext, HistoryVerdict, PasswordHistory, RuleFailure, HISTORY_TIME_LIMIT,
+};
 use deadbolt_core::store::Loaded;
 use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
 use nix::errno::Errno;
@@ -62,6 +64,11 @@ const MSG_UNCHECKED: &str =
 /// changed by someone other than root.
 const MSG_UNTRUSTED: &str = "The password cannot be changed: the strength checker or a list it \
                              reads is not safe to use; ask an administrator.";
+
+/// What the user is told when some history entry could not be compared.
+const MSG_HISTORY_UNCHECKED: &str =
+    "BAD PASSWORD: the password history could not be checked; try again, or ask an \
+     administrator.";
 
 fn tell(pamh: &PamHandle, flags: PamFlag, style: pam::constants::PamMessageStyle, text: &str) {
     if flags & PAM_SILENT != 0 {
@@ -317,8 +324,19 @@ fn judge(changer: &Changer, new: &Secret, old: Option<&[u8]>) -> Vec<String> {
     let remember = policy.rules.remember;
     if remember > 0 {
         if let Some(state) = &changer.state {
-            if PasswordHistory::reused(state, new.as_bytes(), remember) {
-                reasons.push(RuleFailure::Reused(remember).to_string());
+            let deadline = Instant::now() + HISTORY_TIME_LIMIT;
+            let check =
+                PasswordHistory::check(state, new.as_bytes(), remember, deadline, &Instant::now);
+            if let Some(problems) = check.problems() {
+                log::error(&format!(
+                    "password history of {}: {problems} ({})",
+                    changer.name, changer.origin
+                ));
+            }
+            match check.verdict() {
+                HistoryVerdict::Reused => reasons.push(RuleFailure::Reused(remember).to_string()),
+                HistoryVerdict::Unchecked => reasons.push(MSG_HISTORY_UNCHECKED.to_owned()),
+                HistoryVerdict::NotReused => {}
             }
         }
     }

@@ -476,6 +476,19 @@ fn hash_parameters_within_argon2_limits() {
         19,
         &["hash_memory_kib (511)", "512"],
     );
+    // Memory × passes is bounded as a whole: the history would ignore an
+    // entry costing more. Pointing at the passes when they were set.
+    assert_refused(
+        "[password]\nhash_memory_kib = 1048576\nhash_iterations = 3\n",
+        3,
+        19,
+        &[
+            "hash_memory_kib × hash_iterations (1048576 × 3 = 3145728)",
+            "2097152",
+        ],
+    );
+    parse("[password]\nhash_memory_kib = 1048576\nhash_iterations = 2\n")
+        .expect("exactly the most work an entry may cost");
     // What the file accepts, argon2id accepts: lowest memory per lane, 1 pass.
     for (memory, lanes) in [(8, 1), (32, 4), (512, 64)] {
         let config = parse(&format!(
