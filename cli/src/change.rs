@@ -8,7 +8,7 @@
 use crate::audit::Actor;
 use crate::error::CliError;
 use crate::subject::{Directory, Subject};
-use crate::timefmt::{clock, relative_day};
+use crate::timefmt::{clock, relative_day, Zone};
 use deadbolt_config::Config;
 use deadbolt_core::password::{day_start, format_date};
 use deadbolt_core::state::Stamped;
@@ -86,6 +86,8 @@ pub struct Request<'a> {
     pub euid: u32,
     pub actor: &'a Actor,
     pub now: Timestamp,
+    /// The zone the confirmation shows times in.
+    pub zone: &'a Zone,
 }
 
 pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
@@ -97,6 +99,7 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
         euid,
         actor,
         now,
+        zone,
     } = *request;
     let dir = config.state.dir.as_path();
     if !may_change(euid, dir) {
@@ -182,7 +185,9 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
             let mut head = format!("{user} reactivated");
             if was.failure_locked && !subject.exempt {
                 match was.locked_until {
-                    Some(until) => head.push_str(&format!(" (was locked until {})", clock(until))),
+                    Some(until) => {
+                        head.push_str(&format!(" (was locked until {})", clock(zone, until)))
+                    }
                     None => head.push_str(" (was locked until reactivated)"),
                 }
             }
@@ -203,7 +208,7 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
             let since = updated
                 .state
                 .last_disable
-                .map(|t| format!(" (since {})", clock(t)))
+                .map(|t| format!(" (since {})", clock(zone, t)))
                 .unwrap_or_default();
             (
                 format!("{user} is already disabled{since}; nothing changed"),
@@ -269,8 +274,9 @@ pub fn apply(request: &Request<'_>) -> Result<Outcome, CliError> {
             } else {
                 (
                     format!(
-                        "{user} expires on {date} ({}): from 00:00 UTC that day every login is refused",
-                        relative_day(now, day)
+                        "{user} expires on {date} ({}): from {} every login is refused",
+                        relative_day(now, day),
+                        clock(zone, day_start(day))
                     ),
                     None,
                 )
@@ -359,6 +365,17 @@ mod tests {
             now: Timestamp,
             euid: u32,
         ) -> Result<Outcome, CliError> {
+            self.run_in(&Zone::utc(), action, name, now, euid)
+        }
+
+        fn run_in(
+            &self,
+            zone: &Zone,
+            action: Action,
+            name: &str,
+            now: Timestamp,
+            euid: u32,
+        ) -> Result<Outcome, CliError> {
             apply(&Request {
                 action,
                 user: &UserName::parse(name).unwrap(),
@@ -367,6 +384,7 @@ mod tests {
                 euid,
                 actor: &self.actor,
                 now,
+                zone,
             })
         }
 
@@ -413,6 +431,49 @@ mod tests {
                 .lockout
                 .evaluate(&state, NOW)
                 .locked
+        );
+    }
+
+    #[test]
+    fn confirmations_show_the_administrators_zone() {
+        let fx = fixture();
+        let paris = Zone::named("Europe/Paris");
+        fx.seed("alice", locked_state());
+        let out = fx
+            .run_in(&paris, Action::Reactivate, "alice", NOW, euid())
+            .unwrap();
+        assert_eq!(
+            out.message,
+            "alice reactivated (was locked until 2026-11-28 00:14:09 CET); 3 failures cleared"
+        );
+        let out = fx
+            .run_in(&paris, Action::Disable, "alice", NOW, euid())
+            .unwrap();
+        assert!(out.log.is_some());
+        let out = fx
+            .run_in(&paris, Action::Disable, "alice", NOW, euid())
+            .unwrap();
+        assert_eq!(
+            out.message,
+            "alice is already disabled (since 2026-11-28 00:05:09 CET); nothing changed"
+        );
+        let out = fx
+            .run_in(
+                &paris,
+                Action::Expire(Some(day("2027-03-31"))),
+                "alice",
+                NOW,
+                euid(),
+            )
+            .unwrap();
+        assert_eq!(
+            out.message,
+            "alice expires on 2027-03-31 (in 124 days): from 2027-03-31 02:00:00 CEST every login is refused"
+        );
+        // The log keeps no clock time, only the day as given.
+        assert_eq!(
+            out.log.as_deref(),
+            Some("alice set to expire on 2027-03-31 by root (uid 0, SUDO_USER=bob)")
         );
     }
 
@@ -701,7 +762,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             out.message,
-            "alice expires on 2027-03-31 (in 124 days): from 00:00 UTC that day every login is refused"
+            "alice expires on 2027-03-31 (in 124 days): from 2027-03-31 00:00:00 UTC every login is refused"
         );
         assert_eq!(
             out.log.as_deref(),

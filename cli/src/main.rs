@@ -74,6 +74,15 @@ fn json_line<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
     Ok(text)
 }
 
+/// The zone text shows times in; JSON, always UTC, never asks for it.
+fn local_zone() -> timefmt::Zone {
+    let (zone, why_utc) = timefmt::Zone::of_system();
+    if let Some(text) = why_utc {
+        note(text);
+    }
+    zone
+}
+
 fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
@@ -128,7 +137,7 @@ fn status(
             if json {
                 json_line(&view.to_json())?
             } else {
-                view.render_detail(now)
+                view.render_detail(&local_zone(), now)
             }
         }
         None => {
@@ -158,7 +167,7 @@ fn status(
                 report::json_array_line(&views)
                     .map_err(|e| CliError::Output(io::Error::other(e)))?
             } else {
-                report::render_list(&views, now, only_locked)
+                report::render_list(&views, &local_zone(), now, only_locked)
             }
         }
     };
@@ -183,6 +192,7 @@ fn change(
         euid: euid(),
         actor: &actor,
         now,
+        zone: &local_zone(),
     })?;
     if let Some(line) = &outcome.log {
         audit::log_change(line);

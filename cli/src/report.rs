@@ -4,8 +4,8 @@
 
 use crate::error::one_line;
 use crate::subject::Subject;
-use crate::timefmt::{clock, clock_and_relative, relative_day};
-use deadbolt_core::password::{format_date, AgeStatus};
+use crate::timefmt::{clock, clock_and_relative, relative_day, Zone};
+use deadbolt_core::password::{day_start, format_date, AgeStatus};
 use deadbolt_core::{Failure, LockStatus, Timestamp, UserName, UserState};
 use serde::Serialize;
 use std::time::Duration;
@@ -153,7 +153,7 @@ impl UserView {
     }
 
     /// Until when logins are refused: the UNTIL column.
-    pub fn until_text(&self, now: Timestamp) -> String {
+    pub fn until_text(&self, zone: &Zone, now: Timestamp) -> String {
         if !self.refused {
             return match self.expires_on.filter(|_| self.expired) {
                 Some(day) => format!("expired since {}", format_date(day)),
@@ -164,13 +164,13 @@ impl UserView {
             return "until enabled".to_owned();
         }
         match self.status.locked_until {
-            Some(until) => clock_and_relative(now, until),
+            Some(until) => clock_and_relative(zone, now, until),
             None => "until reactivated".to_owned(),
         }
     }
 
     /// The first line of the text form: the user and the answer.
-    fn headline(&self, now: Timestamp) -> String {
+    fn headline(&self, zone: &Zone, now: Timestamp) -> String {
         let user = &self.user;
         let n = self.status.failures;
         let failures = plural_failures(n);
@@ -183,7 +183,7 @@ impl UserView {
         if self.refused && self.status.disabled {
             let since = self
                 .last_disable
-                .map(|t| format!(" since {}", clock(t)))
+                .map(|t| format!(" since {}", clock(zone, t)))
                 .unwrap_or_default();
             return format!("{user}: disabled{since}: every login is refused until enabled");
         }
@@ -191,7 +191,7 @@ impl UserView {
             return match self.status.locked_until {
                 Some(until) => format!(
                     "{user}: LOCKED after {failures}, until {}",
-                    clock_and_relative(now, until)
+                    clock_and_relative(zone, now, until)
                 ),
                 None => format!("{user}: LOCKED after {failures}, until reactivated"),
             };
@@ -218,22 +218,22 @@ impl UserView {
     }
 
     /// The text form for one user: the answer, then the details.
-    pub fn render_detail(&self, now: Timestamp) -> String {
-        let mut out = self.headline(now);
+    pub fn render_detail(&self, zone: &Zone, now: Timestamp) -> String {
+        let mut out = self.headline(zone, now);
         out.push('\n');
         let mut field = |name: &str, value: String| {
             out.push_str(&format!("  {name:<18} {value}\n"));
         };
         if self.refused && !self.status.disabled {
             if let Some(since) = self.status.locked_since {
-                field("locked since:", clock_and_relative(now, since));
+                field("locked since:", clock_and_relative(zone, now, since));
             }
         }
         if self.status.disabled && self.refused && self.status.failure_locked && !self.exempt {
             field(
                 "also locked:",
                 match self.status.locked_until {
-                    Some(until) => format!("until {}", clock_and_relative(now, until)),
+                    Some(until) => format!("until {}", clock_and_relative(zone, now, until)),
                     None => "until reactivated".to_owned(),
                 },
             );
@@ -248,19 +248,21 @@ impl UserView {
         field(
             "last success:",
             self.last_success
-                .map_or("never".to_owned(), |t| clock_and_relative(now, t)),
+                .map_or("never".to_owned(), |t| clock_and_relative(zone, now, t)),
         );
         field(
             "last reactivation:",
             self.last_reactivation
-                .map_or("never".to_owned(), |t| clock_and_relative(now, t)),
+                .map_or("never".to_owned(), |t| clock_and_relative(zone, now, t)),
         );
-        field("account expires:", self.expiry_text(now));
+        field("account expires:", self.expiry_text(zone, now));
         field("password changed:", {
             self.password_changed_at
-                .map_or("not recorded".to_owned(), |t| clock_and_relative(now, t))
+                .map_or("not recorded".to_owned(), |t| {
+                    clock_and_relative(zone, now, t)
+                })
         });
-        field("password expires:", self.password_expiry_text(now));
+        field("password expires:", self.password_expiry_text(zone, now));
         field("must change:", self.must_change_text());
         field(
             "password history:",
@@ -279,7 +281,7 @@ impl UserView {
                 .iter()
                 .map(|f| {
                     [
-                        clock(f.time),
+                        clock(zone, f.time),
                         one_line(&f.host),
                         one_line(&f.source),
                         one_line(&f.service),
@@ -298,7 +300,7 @@ impl UserView {
 
 impl UserView {
     /// The `account expires:` line.
-    fn expiry_text(&self, now: Timestamp) -> String {
+    fn expiry_text(&self, zone: &Zone, now: Timestamp) -> String {
         let Some(day) = self.expires_on else {
             return "never".to_owned();
         };
@@ -308,15 +310,16 @@ impl UserView {
         } else if self.age.account_expired {
             format!("{date}: passed, but root is never refused for it")
         } else {
-            format!("{date}, at 00:00 UTC")
+            // The day begins at 00:00 UTC on every host; when that is here.
+            format!("{date}, from {}", clock(zone, day_start(day)))
         }
     }
 
     /// The `password expires:` line: by `max_age`, from the last change.
-    fn password_expiry_text(&self, now: Timestamp) -> String {
+    fn password_expiry_text(&self, zone: &Zone, now: Timestamp) -> String {
         match self.age.password_expires_at {
-            Some(at) if at <= now => format!("expired {}", clock_and_relative(now, at)),
-            Some(at) => clock_and_relative(now, at),
+            Some(at) if at <= now => format!("expired {}", clock_and_relative(zone, now, at)),
+            Some(at) => clock_and_relative(zone, now, at),
             None if self.max_age.is_none() => "never (no max_age)".to_owned(),
             None => "not known (no change recorded)".to_owned(),
         }
@@ -344,7 +347,7 @@ fn plural_failures(n: u32) -> String {
 
 /// The text form of a listing: one row per user, then a line for each
 /// state that could not be read.
-pub fn render_list(views: &[UserView], now: Timestamp, only_locked: bool) -> String {
+pub fn render_list(views: &[UserView], zone: &Zone, now: Timestamp, only_locked: bool) -> String {
     if views.is_empty() {
         return if only_locked {
             "no user is locked\n".to_owned()
@@ -359,7 +362,7 @@ pub fn render_list(views: &[UserView], now: Timestamp, only_locked: bool) -> Str
                 v.user.clone(),
                 v.state_word().to_owned(),
                 v.status.failures.to_string(),
-                v.until_text(now),
+                v.until_text(zone, now),
                 v.policy.clone(),
             ]
         })
@@ -680,7 +683,7 @@ pub(crate) mod tests {
         assert_eq!(value["failures"], 3);
         assert_eq!(value["locked_until"], Value::Null);
         assert_eq!(value["until_reactivated"], false);
-        let text = view("root", &locked_state()).render_detail(NOW);
+        let text = view("root", &locked_state()).render_detail(&Zone::utc(), NOW);
         assert!(
             text.starts_with("root: not locked (3 failed logins would lock, but root is exempt")
         );
@@ -701,13 +704,13 @@ pub(crate) mod tests {
         let value = as_value(&view);
         assert_eq!(value["error"], "it does not decode");
         assert_eq!(value["locked"], false);
-        let text = view.render_detail(NOW);
+        let text = view.render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with("alice: the state file cannot be read (it does not decode)"));
     }
 
     #[test]
     fn text_of_a_locked_user() {
-        let text = view("alice", &locked_state()).render_detail(NOW);
+        let text = view("alice", &locked_state()).render_detail(&Zone::utc(), NOW);
         let expected = "\
 alice: LOCKED after 3 failed logins, until 2026-11-27 23:14:09 UTC (in 9 minutes)
   locked since:      2026-11-27 23:04:09 UTC (1 minute ago)
@@ -729,26 +732,80 @@ alice: LOCKED after 3 failed logins, until 2026-11-27 23:14:09 UTC (in 9 minutes
         assert_eq!(text, expected);
     }
 
+    /// Every time of the text is in the zone given, the day of the
+    /// expiry excepted (a UTC day, as stored); the JSON does not change.
+    #[test]
+    fn text_in_the_administrators_zone() {
+        let paris = Zone::named("Europe/Paris");
+        let mut state = locked_state();
+        state.last_success = Some(ago(7200));
+        state.last_reactivation = Some(ago(3600));
+        state.last_password_change = Some(ago(86_400));
+        state.expires_on = Some(deadbolt_core::state::Stamped {
+            set_at: ago(10),
+            value: Some(today() + 124),
+        });
+        let view = view("alice", &state);
+        let text = view.render_detail(&paris, NOW);
+        let expected = "\
+alice: LOCKED after 3 failed logins, until 2026-11-28 00:14:09 CET (in 9 minutes)
+  locked since:      2026-11-28 00:04:09 CET (1 minute ago)
+  policy:            default
+  failures counting: 3
+  last success:      2026-11-27 22:05:09 CET (2 hours ago)
+  last reactivation: 2026-11-27 23:05:09 CET (60 minutes ago)
+  account expires:   2027-03-31 (in 124 days), from 2027-03-31 02:00:00 CEST
+  password changed:  2026-11-27 00:05:09 CET (24 hours ago)
+  password expires:  never (no max_age)
+  must change:       no
+  password history:  none kept
+  failed logins since the last success or reactivation:
+    TIME                     HOST  SOURCE    SERVICE
+    2026-11-28 00:02:09 CET  web1  10.0.0.7  sshd
+    2026-11-28 00:03:09 CET  web1  10.0.0.7  sshd
+    2026-11-28 00:04:09 CET  web1  10.0.0.8  sshd
+";
+        assert_eq!(text, expected);
+        let listing = render_list(std::slice::from_ref(&view), &paris, NOW, false);
+        assert!(
+            listing.contains("  2026-11-28 00:14:09 CET (in 9 minutes)  "),
+            "{listing}"
+        );
+        let json = as_value(&view);
+        assert_eq!(json["locked_until"], "2026-11-27T23:14:09.000123Z");
+        assert_eq!(json["last_success"], "2026-11-27T21:05:09.000123Z");
+        assert_eq!(json["expires_on"], "2027-03-31");
+        // West of Greenwich the UTC day begins the evening before.
+        let new_york = Zone::named("America/New_York");
+        let text = view.render_detail(&new_york, NOW);
+        assert!(
+            text.contains(
+                "\n  account expires:   2027-03-31 (in 124 days), from 2027-03-30 20:00:00 EDT\n"
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn text_of_other_users() {
-        let text = view("carol", &locked_state()).render_detail(NOW);
+        let text = view("carol", &locked_state()).render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with("carol: LOCKED after 3 failed logins, until reactivated\n"));
-        let text = view("alice", &UserState::default()).render_detail(NOW);
+        let text = view("alice", &UserState::default()).render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with("alice: not locked\n"));
         assert!(text.contains("no failed logins"));
-        let text = view("ghost", &UserState::default()).render_detail(NOW);
+        let text = view("ghost", &UserState::default()).render_detail(&Zone::utc(), NOW);
         assert!(text.contains("default (NSS does not know this user)"));
         let disabled = UserState {
             last_disable: Some(ago(3600)),
             ..UserState::default()
         };
-        let text = view("alice", &disabled).render_detail(NOW);
+        let text = view("alice", &disabled).render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with(
             "alice: disabled since 2026-11-27 22:05:09 UTC: every login is refused until enabled\n"
         ));
         let mut one = UserState::default();
         one.failures.insert(failure(ago(5), "tty1"));
-        let text = view("alice", &one).render_detail(NOW);
+        let text = view("alice", &one).render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with("alice: not locked, 1 failed login counting\n"));
     }
 
@@ -790,9 +847,15 @@ carol  LOCKED    3         until reactivated                       contractors
 dave   disabled  0         until enabled                           default
 root   exempt    3         -                                       default
 ";
-        assert_eq!(render_list(&views, NOW, false), expected);
-        assert_eq!(render_list(&[], NOW, false), "no user has state\n");
-        assert_eq!(render_list(&[], NOW, true), "no user is locked\n");
+        assert_eq!(render_list(&views, &Zone::utc(), NOW, false), expected);
+        assert_eq!(
+            render_list(&[], &Zone::utc(), NOW, false),
+            "no user has state\n"
+        );
+        assert_eq!(
+            render_list(&[], &Zone::utc(), NOW, true),
+            "no user is locked\n"
+        );
     }
 
     #[test]
@@ -805,7 +868,7 @@ root   exempt    3         -                                       default
             service: "sshd".to_owned(),
             pid: 1,
         });
-        let text = view("alice", &state).render_detail(NOW);
+        let text = view("alice", &state).render_detail(&Zone::utc(), NOW);
         assert!(!text.contains('\x1b'));
         assert!(!text.contains("\nalice: not locked"));
     }
@@ -844,7 +907,7 @@ root   exempt    3         -                                       default
         // Having to change the password refuses nothing.
         assert_eq!(value["locked"], false);
         assert_eq!(value["refused"], false);
-        let text = view("alice", &state).render_detail(NOW);
+        let text = view("alice", &state).render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with("alice: not locked\n"), "{text}");
         assert!(
             text.contains(
@@ -871,7 +934,7 @@ root   exempt    3         -                                       default
         assert_eq!(carol["must_change"], true);
         assert_eq!(carol["password_changed_at"], "2026-10-27T23:05:09.000123Z");
         assert_eq!(carol["password_expires_at"], "2026-11-26T23:05:09.000123Z");
-        let text = view("carol", &state).render_detail(NOW);
+        let text = view("carol", &state).render_detail(&Zone::utc(), NOW);
         assert!(
             text.contains("\n  must change:       yes, at the next login (it has expired)\n"),
             "{text}"
@@ -894,7 +957,7 @@ root   exempt    3         -                                       default
         assert_eq!(carol["must_change"], false);
         assert_eq!(carol["password_expires_at"], "2026-12-17T23:05:09.000123Z");
         // No change recorded: nothing to count max_age from.
-        let text = view("carol", &UserState::default()).render_detail(NOW);
+        let text = view("carol", &UserState::default()).render_detail(&Zone::utc(), NOW);
         assert!(
             text.contains("\n  password expires:  not known (no change recorded)\n"),
             "{text}"
@@ -936,7 +999,7 @@ root   exempt    3         -                                       default
 
     #[test]
     fn text_of_an_account_expiry() {
-        let text = view("alice", &expiring(Some(today() - 3))).render_detail(NOW);
+        let text = view("alice", &expiring(Some(today() - 3))).render_detail(&Zone::utc(), NOW);
         assert!(
             text.starts_with(
                 "alice: the account expired on 2026-11-24 (3 days ago): every login is refused\n"
@@ -949,13 +1012,15 @@ root   exempt    3         -                                       default
             ),
             "{text}"
         );
-        let text = view("alice", &expiring(Some(today() + 124))).render_detail(NOW);
+        let text = view("alice", &expiring(Some(today() + 124))).render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with("alice: not locked\n"), "{text}");
         assert!(
-            text.contains("\n  account expires:   2027-03-31 (in 124 days), at 00:00 UTC\n"),
+            text.contains(
+                "\n  account expires:   2027-03-31 (in 124 days), from 2027-03-31 00:00:00 UTC\n"
+            ),
             "{text}"
         );
-        let text = view("root", &expiring(Some(today()))).render_detail(NOW);
+        let text = view("root", &expiring(Some(today()))).render_detail(&Zone::utc(), NOW);
         assert!(text.starts_with("root: not locked\n"), "{text}");
         assert!(
             text.contains(
@@ -972,7 +1037,7 @@ USER   STATUS   FAILURES  UNTIL                     POLICY
 alice  expired  0         expired since 2026-11-24  default
 bob    ok       0         -                         default
 ";
-        assert_eq!(render_list(&views, NOW, false), expected);
+        assert_eq!(render_list(&views, &Zone::utc(), NOW, false), expected);
     }
 
     #[test]
@@ -995,7 +1060,7 @@ bob    ok       0         -                         default
         let view = view("alice", &state);
         let json = serde_json::to_string(&view.to_json()).unwrap();
         assert!(json.contains("\"history_entries\":2"), "{json}");
-        let text = view.render_detail(NOW);
+        let text = view.render_detail(&Zone::utc(), NOW);
         assert!(
             text.contains("\n  password history:  2 former passwords kept\n"),
             "{text}"

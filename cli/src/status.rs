@@ -319,7 +319,7 @@ mod tests {
 
     fn printed(views: &[UserView]) -> (String, String) {
         (
-            crate::report::render_list(views, NOW, false),
+            crate::report::render_list(views, &crate::timefmt::Zone::utc(), NOW, false),
             crate::report::json_array_line(views).unwrap(),
         )
     }

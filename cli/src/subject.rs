@@ -684,7 +684,10 @@ enabled = false
     fn printed(name: &str, subject: &Subject, state: &UserState) -> (String, String) {
         let view = UserView::new(&user(name), subject, state, NOW);
         let json = serde_json::to_string(&view.to_json()).unwrap();
-        (render_list(&[view], NOW, false), json)
+        (
+            render_list(&[view], &crate::timefmt::Zone::utc(), NOW, false),
+            json,
+        )
     }
 
     #[test]

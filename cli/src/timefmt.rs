@@ -1,20 +1,63 @@
-//! Times for people; JSON uses RFC 3339 (`Timestamp::to_rfc3339`).
+//! Times for people, in the administrator's zone; JSON uses RFC 3339 in
+//! UTC (`Timestamp::to_rfc3339`).
 
 use crate::error::CliError;
 use deadbolt_core::password::parse_date;
 use deadbolt_core::Timestamp;
+use jiff::tz::TimeZone;
 use std::ffi::OsStr;
 use std::time::Duration;
 
-/// `2026-11-27 23:05:09 UTC`: to the second, in UTC, as every host of a
-/// fleet sees it.
-pub fn clock(t: Timestamp) -> String {
-    let rfc = t.to_rfc3339();
-    let (date, rest) = rfc.split_once('T').unwrap_or((rfc.as_str(), ""));
-    let time = rest.split('.').next().unwrap_or(rest);
-    format!("{date} {time} UTC")
+/// The zone in which text shows times.
+#[derive(Debug, Clone)]
+pub struct Zone(TimeZone);
+
+impl Zone {
+    pub fn utc() -> Zone {
+        Zone(TimeZone::UTC)
+    }
+
+    /// The administrator's zone, found as date(1) finds it: TZ (a zone
+    /// name, `:Europe/Paris`, a file, a POSIX rule such as
+    /// `EST5EDT,M3.2.0,M11.1.0`), else /etc/localtime, else UTC.
+    ///
+    /// A TZ that names no zone is taken as UTC, as date(1) takes it, and
+    /// the note returned says so: times are then never passed off as local
+    /// when they are not. The note does not quote TZ, which may hold
+    /// anything.
+    pub fn of_system() -> (Zone, Option<&'static str>) {
+        match TimeZone::try_system() {
+            Ok(zone) => (Zone(zone), None),
+            Err(_) if std::env::var_os("TZ").is_some() => (
+                Zone::utc(),
+                Some("TZ names no time zone known here; times are shown in UTC"),
+            ),
+            // No TZ and no readable /etc/localtime: the system runs on UTC.
+            Err(_) => (Zone::utc(), None),
+        }
+    }
+
+    /// A zone of the system's database by name, whatever the machine's own
+    /// zone is.
+    #[cfg(test)]
+    pub fn named(name: &str) -> Zone {
+        Zone(TimeZone::get(name).unwrap())
+    }
 }
 
+/// `2026-11-28 00:05:09 CET`: to the second, in `zone`, with its
+/// abbreviation (or offset, such as `+03`) as date(1) prints it.
+pub fn clock(zone: &Zone, t: Timestamp) -> String {
+    match jiff::Timestamp::from_microsecond(t.as_micros()) {
+        Ok(at) => at
+            .to_zoned_datetime(zone.0.clone())
+            .strftime("%Y-%m-%d %H:%M:%S %Z")
+            .to_string(),
+        // Beyond the years 9999 either way, which only a damaged state
+        // holds: shown as it is stored.
+        Err(_) => t.to_rfc3339(),
+    }
+}
 /// `in 9 minutes`, `in less than a minute`, `3 hours ago`: `t` seen from `now`.
 pub fn relative(now: Timestamp, t: Timestamp) -> String {
     if t >= now {
@@ -24,9 +67,9 @@ pub fn relative(now: Timestamp, t: Timestamp) -> String {
     }
 }
 
-/// `clock(t)` followed by `relative` in parentheses.
-pub fn clock_and_relative(now: Timestamp, t: Timestamp) -> String {
-    format!("{} ({})", clock(t), relative(now, t))
+/// `clock` followed by `relative` in parentheses.
+pub fn clock_and_relative(zone: &Zone, now: Timestamp, t: Timestamp) -> String {
+    format!("{} ({})", clock(zone, t), relative(now, t))
 }
 
 /// What `--on` takes, for the messages.
@@ -113,10 +156,68 @@ mod tests {
 
     const NOW: Timestamp = Timestamp(1_795_820_709_000_123); // 2026-11-27T23:05:09.000123Z
 
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_secs(secs)
+    }
+
     #[test]
-    fn clock_is_utc_to_the_second() {
-        assert_eq!(clock(NOW), "2026-11-27 23:05:09 UTC");
-        assert_eq!(clock(Timestamp(0)), "1970-01-01 00:00:00 UTC");
+    fn clock_in_utc_to_the_second() {
+        let utc = Zone::utc();
+        assert_eq!(clock(&utc, NOW), "2026-11-27 23:05:09 UTC");
+        assert_eq!(clock(&utc, Timestamp(0)), "1970-01-01 00:00:00 UTC");
+        assert_eq!(clock(&Zone::named("UTC"), NOW), "2026-11-27 23:05:09 UTC");
+    }
+
+    #[test]
+    fn clock_in_paris_winter_and_summer() {
+        let paris = Zone::named("Europe/Paris");
+        // Past midnight there: the day changes too.
+        assert_eq!(clock(&paris, NOW), "2026-11-28 00:05:09 CET");
+        // 2026-07-01T12:00:00Z
+        assert_eq!(clock(&paris, at(1_782_907_200)), "2026-07-01 14:00:00 CEST");
+    }
+
+    #[test]
+    fn clock_in_new_york_across_its_dst_changes() {
+        let new_york = Zone::named("America/New_York");
+        // 2026-03-08: at 07:00Z clocks jump from 02:00 EST to 03:00 EDT.
+        assert_eq!(
+            clock(&new_york, at(1_772_953_199)),
+            "2026-03-08 01:59:59 EST"
+        );
+        assert_eq!(
+            clock(&new_york, at(1_772_953_200)),
+            "2026-03-08 03:00:00 EDT"
+        );
+        // 2026-11-01: at 06:00Z they fall back from 02:00 EDT to 01:00 EST,
+        // so 01:xx is seen twice; the abbreviation tells which.
+        assert_eq!(
+            clock(&new_york, at(1_793_512_799)),
+            "2026-11-01 01:59:59 EDT"
+        );
+        assert_eq!(
+            clock(&new_york, at(1_793_512_800)),
+            "2026-11-01 01:00:00 EST"
+        );
+        // The same rules written as TZ may give them, without the database.
+        let rule = Zone(TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap());
+        for secs in [1_772_953_199, 1_772_953_200, 1_793_512_799, 1_793_512_800] {
+            assert_eq!(clock(&rule, at(secs)), clock(&new_york, at(secs)));
+        }
+    }
+
+    #[test]
+    fn clock_shows_an_offset_where_the_zone_has_no_abbreviation() {
+        let plus_three = Zone(TimeZone::posix("<+03>-3").unwrap());
+        assert_eq!(clock(&plus_three, NOW), "2026-11-28 02:05:09 +03");
+    }
+
+    #[test]
+    fn clock_beyond_the_calendar_shows_the_stored_form() {
+        let paris = Zone::named("Europe/Paris");
+        for t in [Timestamp(i64::MAX), Timestamp(i64::MIN)] {
+            assert_eq!(clock(&paris, t), t.to_rfc3339());
+        }
     }
 
     #[test]
@@ -189,8 +290,12 @@ mod tests {
         let earlier = NOW.saturating_sub(Duration::from_secs(3 * 60 + 30));
         assert_eq!(relative(NOW, earlier), "3 minutes ago");
         assert_eq!(
-            clock_and_relative(NOW, later(600)),
+            clock_and_relative(&Zone::utc(), NOW, later(600)),
             "2026-11-27 23:15:09 UTC (in 10 minutes)"
+        );
+        assert_eq!(
+            clock_and_relative(&Zone::named("Europe/Paris"), NOW, later(600)),
+            "2026-11-28 00:15:09 CET (in 10 minutes)"
         );
     }
 }
