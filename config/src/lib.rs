@@ -29,7 +29,7 @@ pub use password::{
     HASH_MEMORY_KIB_PER_LANE, MAX_HASH_ITERATIONS, MAX_HASH_MEMORY_KIB, MAX_HASH_PARALLELISM,
     MAX_LENGTH, MAX_LISTS, MAX_PATH_BYTES, MAX_REMEMBER, MAX_RETRY, MAX_STRENGTH,
 };
-pub use trust::{check_trusted, Untrusted};
+pub use trust::{check_trusted, Untrusted, MAX_LINKS};
 
 use deadbolt_core::{LockoutPolicy, UnlockAfter};
 use std::fmt;

@@ -33,7 +33,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 /// As the kernel's MAXSYMLINKS: more links than this in one path is a loop.
-const MAX_LINKS: u32 = 40;
+pub const MAX_LINKS: u32 = 40;
 
 const GROUP_WRITE: u32 = 0o020;
 const OTHER_WRITE: u32 = 0o002;

@@ -132,6 +132,20 @@ impl FileVersion {
 /// as soon as it changes.
 static PARSED: Mutex<Option<(FileVersion, Arc<Config>)>> = Mutex::new(None);
 
+/// Why the configuration file cannot be trusted (someone but root could
+/// have written it or a directory above it), for the version of the file
+/// [`parsed_config`] last read; `None` when it can.
+static UNTRUSTED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Whether the configuration file in use could have been written by
+/// someone other than root, and why.
+pub(crate) fn config_untrusted() -> Option<String> {
+    UNTRUSTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
+
 /// The file's configuration, or the compiled defaults when it is unusable,
 /// logged loudly (once per version of the file).
 fn parsed_config(path: &Path) -> Arc<Config> {
@@ -144,7 +158,25 @@ fn parsed_config(path: &Path) -> Arc<Config> {
             return Arc::clone(config);
         }
     }
-    let config = Arc::new(match Config::load(path) {
+    // A file others could have written may name a checker that runs as
+    // root: none of it is used, and logins are refused but root's.
+    let untrusted = match deadbolt_config::check_trusted(path) {
+        Err(why) if path.exists() => {
+            log::critical(&format!(
+                "{why}; the configuration is not used and only root may log in"
+            ));
+            Some(why.to_string())
+        }
+        _ => None,
+    };
+    *UNTRUSTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = untrusted.clone();
+    let loaded = match untrusted {
+        Some(_) => Ok(Config::default()),
+        None => Config::load(path),
+    };
+    let config = Arc::new(match loaded {
         Ok(config) => config,
         Err(err) => {
             log::error(&format!(
@@ -231,6 +263,32 @@ pub fn decide(request: &Request) -> Verdict {
         }
     };
     let config = load_config(request.args);
+    if let Some(why) = config_untrusted() {
+        let root = identity::lookup(name.as_str()).is_some_and(|a| a.uid == 0);
+        if root {
+            return Verdict::code(if request.phase == Phase::AuthFail {
+                PamResultCode::PAM_AUTH_ERR
+            } else {
+                PamResultCode::PAM_SUCCESS
+            });
+        }
+        log::critical(&format!(
+            "refused {name}: the configuration is not safe to use ({why})"
+        ));
+        let code = match request.phase {
+            Phase::Account => PamResultCode::PAM_PERM_DENIED,
+            _ => PamResultCode::PAM_AUTH_ERR,
+        };
+        return Verdict {
+            message: Some(
+                "Login refused: deadbolt's configuration is not safe to use; ask an \
+                 administrator."
+                    .to_owned(),
+            ),
+            delay: delay_after(&config.effective_lockout(|_| false), 1),
+            ..Verdict::code(code)
+        };
+    }
     let Some(account) = identity::lookup(name.as_str()) else {
         return unknown_user(request, &config, &name);
     };

@@ -193,3 +193,50 @@ fn no_temporary_file_is_left_behind() {
         "{found:?}"
     );
 }
+
+/// A configuration others could have written (it may name a checker that
+/// runs as root) is not used, and nobody but root logs in until it is fixed.
+#[test]
+fn a_configuration_others_can_write_refuses_logins() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = PamEnv::builder()
+        .user("alice", "secret")
+        .root("rootpw")
+        .build();
+    let set_mode = |mode| {
+        std::fs::set_permissions(env.config_path(), std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    set_mode(0o666);
+    let out = env.authenticate("alice", "secret");
+    out.assert_exited_normally();
+    assert!(!out.succeeded(), "alice got in under a 0666 config\n{out}");
+    assert!(out.shows("configuration is not safe"), "{out}");
+    // Root can still get in to repair it, with his right password only.
+    assert!(env.authenticate("root", "rootpw").succeeded());
+    assert!(!env.authenticate("root", "wrong").succeeded());
+    set_mode(0o644);
+    assert!(env.authenticate("alice", "secret").succeeded());
+}
+
+/// A state directory others can read or enter points to tampering: logins
+/// are refused but root's, rather than let through with nothing recorded.
+#[test]
+fn a_state_directory_open_to_others_refuses_but_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = PamEnv::builder()
+        .user("alice", "secret")
+        .root("rootpw")
+        .build();
+    env.fail_logins("alice", 1);
+    std::fs::set_permissions(env.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env.authenticate("alice", "secret");
+    out.assert_exited_normally();
+    assert!(
+        !out.succeeded(),
+        "alice got in with a 0755 state dir\n{out}"
+    );
+    assert!(out.shows("cannot record login attempts"), "{out}");
+    assert!(env.authenticate("root", "rootpw").succeeded());
+    std::fs::set_permissions(env.state_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(env.authenticate("alice", "secret").succeeded());
+}
