@@ -509,3 +509,69 @@ pub(crate) fn check_group_name(name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The `[state] dir` an invalid file names, if it can still be read: an
+/// invalid file must not make the module forget every lock, disable and
+/// expiry by moving to the default directory. Read from the TOML when it
+/// parses (another key was wrong), else from the first `dir = "..."` line
+/// of the `[state]` table. Only an absolute path without `..` is taken.
+pub fn salvage_state_dir(text: &str) -> Option<PathBuf> {
+    let from_toml = text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|table| table.get("state")?.get("dir")?.as_str().map(str::to_owned));
+    let dir = from_toml.or_else(|| {
+        let mut in_state = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_state = line.trim_start_matches('[').trim_end_matches(']').trim() == "state";
+                continue;
+            }
+            if !in_state {
+                continue;
+            }
+            let Some(value) = line
+                .strip_prefix("dir")
+                .map(str::trim_start)
+                .and_then(|rest| rest.strip_prefix('='))
+            else {
+                continue;
+            };
+            let value = value.trim();
+            return value
+                .strip_prefix('"')
+                .and_then(|v| v.split_once('"'))
+                .map(|(inside, _)| inside.to_owned());
+        }
+        None
+    })?;
+    let path = PathBuf::from(dir);
+    (path.is_absolute()
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir)))
+    .then_some(path)
+}
+
+#[cfg(test)]
+mod salvage_tests {
+    use super::salvage_state_dir;
+    use std::path::PathBuf;
+
+    #[test]
+    fn the_state_dir_of_an_invalid_file_is_kept() {
+        let valid_toml = "[state]\ndir = \"/srv/db\"\n[lockout]\ndeny = \"many\"\n";
+        assert_eq!(
+            salvage_state_dir(valid_toml),
+            Some(PathBuf::from("/srv/db"))
+        );
+        let broken = "[lockout\ndeny = = 3\n[state]\ndir = \"/srv/db\" # ours\n";
+        assert_eq!(salvage_state_dir(broken), Some(PathBuf::from("/srv/db")));
+        assert_eq!(salvage_state_dir("[other]\ndir = \"/x\"\n"), None);
+        assert_eq!(salvage_state_dir("[state]\ndir = \"relative\"\n"), None);
+        assert_eq!(salvage_state_dir("[state]\ndir = \"/a/../etc\"\n"), None);
+        assert_eq!(salvage_state_dir("[state]\ndir = \"/unterminated\n"), None);
+        assert_eq!(salvage_state_dir("\u{0}\u{ffff}[[[["), None);
+    }
+}

@@ -179,10 +179,25 @@ fn parsed_config(path: &Path) -> Arc<Config> {
     let config = Arc::new(match loaded {
         Ok(config) => config,
         Err(err) => {
-            log::error(&format!(
-                "{err}; using the compiled defaults (lockout stays on)"
-            ));
-            Config::default()
+            let mut defaults = Config::default();
+            let kept = std::fs::read_to_string(path)
+                .ok()
+                .as_deref()
+                .and_then(deadbolt_config::salvage_state_dir);
+            match kept {
+                Some(dir) => {
+                    log::error(&format!(
+                        "{err}; using the compiled defaults (lockout stays on) with the \
+                         state directory the file names, {}",
+                        dir.display()
+                    ));
+                    defaults.state.dir = dir;
+                }
+                None => log::error(&format!(
+                    "{err}; using the compiled defaults (lockout stays on)"
+                )),
+            }
+            defaults
         }
     });
     *cache = version.map(|version| (version, Arc::clone(&config)));

@@ -240,3 +240,19 @@ fn a_state_directory_open_to_others_refuses_but_root() {
     std::fs::set_permissions(env.state_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     assert!(env.authenticate("alice", "secret").succeeded());
 }
+
+/// One typo in a configuration that names its own state directory does not
+/// make the module forget a disable: the directory the file names is kept.
+#[test]
+fn an_invalid_configuration_keeps_the_state_directory_it_names() {
+    let env = alice();
+    let out = env.deadboltctl(&["disable", "alice"]);
+    assert!(out.succeeded(), "{out}");
+    assert!(!env.authenticate("alice", "secret").succeeded());
+    let broken = format!("{}\n[lockout\ndeny = = 3\n", env.config_text());
+    env.write_config(&broken);
+    let out = env.authenticate("alice", "secret");
+    out.assert_exited_normally();
+    assert!(!out.succeeded(), "a typo lifted a disable\n{out}");
+    assert!(out.shows("disabled"), "{out}");
+}
