@@ -576,6 +576,41 @@ mod tests {
         assert_eq!(rules.check(b"\xff\xfe\xfd-quite-long-one", &ctx()), vec![]);
     }
 
+    proptest::proptest! {
+        /// The copies agree with the standard library's and fill exactly
+        /// what was allocated for them: nothing grew on the way.
+        #[test]
+        fn copies_are_allocated_at_their_final_size(bytes in proptest::collection::vec(
+            proptest::prelude::any::<u8>(), 0..64)
+        ) {
+            let text = lossy_text(&bytes);
+            proptest::prop_assert_eq!(text.as_str(), String::from_utf8_lossy(&bytes));
+            proptest::prop_assert_eq!(text.capacity(), text.len());
+            let lower = lowercase(&text);
+            let expected: String = text.chars().flat_map(char::to_lowercase).collect();
+            proptest::prop_assert_eq!(lower.as_str(), expected.as_str());
+            proptest::prop_assert_eq!(lower.capacity(), lower.len());
+            let letters = letters_only(&text);
+            let expected: String = text
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .flat_map(char::to_lowercase)
+                .collect();
+            proptest::prop_assert_eq!(letters.as_str(), expected.as_str());
+            proptest::prop_assert_eq!(letters.capacity(), letters.len());
+            let chars = chars_of(&text);
+            proptest::prop_assert_eq!(chars.capacity(), chars.len());
+        }
+    }
+
+    #[test]
+    fn lower_case_longer_than_the_original() {
+        // İ (2 bytes) becomes i + a combining dot (3 bytes).
+        let lower = lowercase("xİİ");
+        assert_eq!(lower.as_str(), "xi\u{307}i\u{307}");
+        assert_eq!(lower.capacity(), 7);
+    }
+
     #[test]
     fn ageing_reset_expiry_and_warnings() {
         let day: i64 = 86_400;
