@@ -42,6 +42,12 @@
 //! creates belong to root:root when it runs as root, whatever the caller's
 //! group (a setuid `su` runs with the caller's).
 
+mod files;
+mod records;
+
+use files::{check_dir, encode, ensure_private_dir, open_private, read_private, sync_dir};
+use records::{new_id, parse_event_name, parse_id, pending_is_settled, Event, Snapshot};
+
 use crate::state::UserState;
 use crate::time::Timestamp;
 use crate::username::UserName;
@@ -49,11 +55,9 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The first line of every state file: a magic word and the format version.
@@ -84,9 +88,9 @@ pub const FOLD_AT: usize = 8;
 const LOCK_RETRY_FIRST: Duration = Duration::from_millis(10);
 const LOCK_RETRY_MAX: Duration = Duration::from_millis(100);
 
-const PENDING: &str = "pending";
-const DELTA: &str = "delta";
-const PARTIAL: &str = "new";
+pub(super) const PENDING: &str = "pending";
+pub(super) const DELTA: &str = "delta";
+pub(super) const PARTIAL: &str = "new";
 
 /// What went wrong in the store. The paths are the store's own; no secret is
 /// ever part of an error.
@@ -134,7 +138,7 @@ impl std::error::Error for StoreError {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_owned(),
         source,
@@ -207,6 +211,13 @@ impl AttemptId {
     pub fn parse(text: &str) -> Option<Self> {
         parse_id(text).map(|_| AttemptId(text.to_owned()))
     }
+
+    /// Whether `failure` is the one this attempt recorded (same instant,
+    /// same process), so a read that counts every attempt can set it apart.
+    pub fn recorded(&self, failure: &crate::Failure) -> bool {
+        parse_id(&self.0)
+            .is_some_and(|(micros, pid)| failure.time.as_micros() == micros && failure.pid == pid)
+    }
 }
 
 /// A handle on the state directory.
@@ -214,233 +225,6 @@ impl AttemptId {
 pub struct StateStore {
     dir: PathBuf,
     lock_wait: Duration,
-}
-
-/// Which record of a user an event file is, read from its name.
-struct EventName {
-    id: String,
-    micros: i64,
-    pid: u32,
-    kind: String,
-}
-
-fn parse_id(id: &str) -> Option<(i64, u32)> {
-    let mut parts = id.split('.');
-    let micros = parts.next()?.parse().ok()?;
-    let pid = parts.next()?.parse().ok()?;
-    let _seq: u64 = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some((micros, pid))
-}
-
-fn parse_event_name(name: &str) -> Option<EventName> {
-    let (id, kind) = name.rsplit_once('.')?;
-    let (micros, pid) = parse_id(id)?;
-    Some(EventName {
-        id: id.to_owned(),
-        micros,
-        pid,
-        kind: kind.to_owned(),
-    })
-}
-
-/// Whether a process with this pid runs. EPERM means it runs as someone
-/// else; only ESRCH says it is gone.
-fn process_runs(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    if raw <= 0 {
-        return false;
-    }
-    !matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
-        Err(Errno::ESRCH)
-    )
-}
-
-fn new_id(now: Timestamp) -> String {
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}.{}.{}",
-        now.as_micros(),
-        std::process::id(),
-        SEQUENCE.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Running as root, what the store creates is root:root, not root:<the
-/// caller's group>. Otherwise (tests, an administrator's own store) it is
-/// left as created.
-fn own_by_root(file: &impl AsFd) -> io::Result<()> {
-    if nix::unistd::geteuid().is_root() {
-        nix::unistd::fchown(
-            file.as_fd(),
-            Some(nix::unistd::Uid::from_raw(0)),
-            Some(nix::unistd::Gid::from_raw(0)),
-        )
-        .map_err(io::Error::from)?;
-    }
-    Ok(())
-}
-
-/// Creates a private directory (0700) if missing, owned by root:root when
-/// running as root, and checks whatever is there.
-fn ensure_private_dir(path: &Path) -> Result<(), StoreError> {
-    match fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => {
-            let dir = open_dir(path)?;
-            own_by_root(&dir).map_err(io_err(path))?;
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_err(path)(e)),
-    }
-    let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
-    check_dir(path, &meta)
-}
-
-fn open_dir(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_DIRECTORY)
-        .open(path)
-        .map_err(io_err(path))
-}
-
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    open_dir(path)?.sync_all().map_err(io_err(path))
-}
-
-/// Reads one of the store's files: a private regular file of ours, at most
-/// [`MAX_STATE_FILE_BYTES`]. `Ok(None)` when it does not exist; `Err(why)`
-/// (a sentence) when it is not what it should be.
-fn read_private(path: &Path) -> Result<Option<Vec<u8>>, Result<String, StoreError>> {
-    // O_NONBLOCK: opening a FIFO planted here must not hang the login (it is
-    // refused below as not a regular file); it changes nothing for a
-    // regular file.
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-            return Err(Ok("it is a symbolic link".to_owned()))
-        }
-        Err(e) => return Err(Err(io_err(path)(e))),
-    };
-    let meta = file.metadata().map_err(|e| Err(io_err(path)(e)))?;
-    if !meta.is_file() {
-        return Err(Ok("it is not a regular file".to_owned()));
-    }
-    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
-        return Err(Ok(
-            "it is owned by another user or writable by others".to_owned()
-        ));
-    }
-    if meta.len() > MAX_STATE_FILE_BYTES {
-        return Err(Ok(format!(
-            "{} bytes, more than the {MAX_STATE_FILE_BYTES} allowed",
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    Read::by_ref(&mut file)
-        .take(MAX_STATE_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Err(io_err(path)(e)))?;
-    Ok(Some(bytes))
-}
-
-fn encode(state: &UserState) -> Result<Vec<u8>, serde_json::Error> {
-    let mut bytes = STATE_HEADER.as_bytes().to_vec();
-    serde_json::to_writer(&mut bytes, state)?;
-    bytes.push(b'\n');
-    Ok(bytes)
-}
-
-/// One event file as read: its name, and what it holds or why it is unusable.
-struct Event {
-    name: EventName,
-    path: PathBuf,
-    content: Result<UserState, String>,
-    /// For a pending attempt or a partial file: its writer was gone (or it
-    /// was too old) when the snapshot was taken. Decided once, so that what
-    /// a fold merges and what it then removes are the same files.
-    settled: bool,
-}
-
-/// Everything on disk for one user, read without any lock.
-struct Snapshot {
-    main: Result<Option<UserState>, String>,
-    events: Vec<Event>,
-    /// Why the events directory itself is unusable, if it is.
-    events_dir_unusable: Option<String>,
-    /// Entries of the events directory that deadbolt never writes.
-    strays: Vec<(PathBuf, String)>,
-}
-
-impl Snapshot {
-    fn is_absent(&self) -> bool {
-        matches!(self.main, Ok(None))
-            && self.events.is_empty()
-            && self.events_dir_unusable.is_none()
-            && self.strays.is_empty()
-    }
-
-    /// The first reason anything here cannot be used.
-    fn corruption(&self) -> Option<String> {
-        if let Err(why) = &self.main {
-            return Some(why.clone());
-        }
-        if let Some(why) = &self.events_dir_unusable {
-            return Some(format!("its records directory: {why}"));
-        }
-        if let Some((_, why)) = self.strays.first() {
-            return Some(why.clone());
-        }
-        self.events.iter().find_map(|e| {
-            e.content
-                .as_ref()
-                .err()
-                .map(|why| format!("record {}.{}: {why}", e.name.id, e.name.kind))
-        })
-    }
-
-    /// Whether this event counts in a read that takes `pending` as asked.
-    fn counts(event: &Event, pending: Pending) -> bool {
-        match event.name.kind.as_str() {
-            DELTA => true,
-            PENDING => match pending {
-                Pending::All => true,
-                Pending::AllBut(own) => own.0 != event.name.id,
-                Pending::Settled => event.settled,
-            },
-            _ => false,
-        }
-    }
-
-    fn merged(&self, pending: Pending) -> UserState {
-        let mut state = match &self.main {
-            Ok(Some(state)) => state.clone(),
-            _ => UserState::default(),
-        };
-        for event in &self.events {
-            if let Ok(content) = &event.content {
-                if Self::counts(event, pending) {
-                    state.merge(content);
-                }
-            }
-        }
-        state
-    }
-}
-
-/// A pending attempt is settled (a failure for good) once its process is
-/// gone, or once it is older than [`MAX_PENDING_AGE`].
-fn pending_is_settled(name: &EventName, now: Timestamp) -> bool {
-    let age_micros = now.as_micros().saturating_sub(name.micros);
-    age_micros > MAX_PENDING_AGE.as_micros() as i64 || !process_runs(name.pid)
 }
 
 impl StateStore {
@@ -463,15 +247,11 @@ impl StateStore {
 
     /// Opens the store for changes, creating the directory (0700) if missing.
     pub fn open_or_create(dir: &Path) -> Result<Self, StoreError> {
-        match fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {
-                let handle = open_dir(dir)?;
-                own_by_root(&handle).map_err(io_err(dir))?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err(dir)(e)),
-        }
-        Self::open_existing(dir)
+        ensure_private_dir(dir)?;
+        Ok(StateStore {
+            dir: dir.to_owned(),
+            lock_wait: LOCK_WAIT,
+        })
     }
 
     /// Waits at most `wait` for a held lock instead of [`LOCK_WAIT`]: for
@@ -1026,62 +806,6 @@ impl StateStore {
         users.dedup();
         Ok(users)
     }
-}
-
-fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
-    if meta.file_type().is_symlink() {
-        return Err(StoreError::Insecure {
-            path: dir.to_owned(),
-            why: "it is a symbolic link",
-        });
-    }
-    if !meta.is_dir() {
-        return Err(StoreError::Insecure {
-            path: dir.to_owned(),
-            why: "it is not a directory",
-        });
-    }
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(StoreError::Insecure {
-            path: dir.to_owned(),
-            why: "it is owned by another user",
-        });
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(StoreError::Insecure {
-            path: dir.to_owned(),
-            why: "its mode gives access to group or others (it must be 0700)",
-        });
-    }
-    Ok(())
-}
-
-/// Opens (creating if needed) a 0600 file without following links, owned
-/// by root:root when running as root.
-fn open_private(path: &Path, exclusive: bool) -> Result<File, StoreError> {
-    let mut options = OpenOptions::new();
-    options
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC);
-    if exclusive {
-        options.create_new(true);
-    } else {
-        options.create(true);
-    }
-    let file = options.open(path).map_err(|e| {
-        if e.raw_os_error() == Some(nix::libc::ELOOP) {
-            StoreError::Insecure {
-                path: path.to_owned(),
-                why: "it is a symbolic link",
-            }
-        } else {
-            io_err(path)(e)
-        }
-    })?;
-    own_by_root(&file).map_err(io_err(path))?;
-    Ok(file)
 }
 
 /// Decodes a state file's bytes, or says why they are not one.

@@ -13,6 +13,7 @@ mod limits;
 mod log;
 mod password;
 mod phases;
+mod settings;
 
 use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_SILENT, PAM_TEXT_INFO};
 use pam::conv::Conv;

@@ -16,7 +16,7 @@
 
 use crate::ffi::{self, Secret};
 use crate::log;
-use crate::phases::load_config;
+use crate::settings::load_config;
 use deadbolt_config::{check_trusted, EffectivePassword, Untrusted};
 use deadbolt_core::identity;
 use deadbolt_core::password::{

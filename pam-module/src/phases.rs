@@ -1,15 +1,14 @@
 //! What each PAM call decides, in safe code with the time passed in.
 
 use crate::log;
-use deadbolt_config::{split_module_args, Config, EffectiveLockout, DEFAULT_CONFIG_PATH};
+use crate::settings;
+use deadbolt_config::{Config, EffectiveLockout};
 use deadbolt_core::identity::{self, Account};
 use deadbolt_core::password::{format_date, Ageing};
 use deadbolt_core::store::{AttemptId, Loaded, Pending};
 use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserState};
 use pam::constants::PamResultCode;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,136 +103,6 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-/// Which version of a file a cached parse belongs to.
-#[derive(Clone, PartialEq, Eq)]
-struct FileVersion {
-    path: PathBuf,
-    device: u64,
-    inode: u64,
-    size: u64,
-    modified_ns: i128,
-}
-
-impl FileVersion {
-    fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileVersion {
-            path: path.to_owned(),
-            device: meta.dev(),
-            inode: meta.ino(),
-            size: meta.size(),
-            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        })
-    }
-}
-
-/// One login calls the module three times or more (preauth, authsucc, the
-/// account phase): the file is parsed once for all of them, and parsed again
-/// as soon as it changes.
-static PARSED: Mutex<Option<(FileVersion, Arc<Config>)>> = Mutex::new(None);
-
-/// Why the configuration file cannot be trusted (someone but root could
-/// have written it or a directory above it), for the version of the file
-/// [`parsed_config`] last read; `None` when it can.
-static UNTRUSTED: Mutex<Option<String>> = Mutex::new(None);
-
-/// Whether the configuration file in use could have been written by
-/// someone other than root, and why.
-pub(crate) fn config_untrusted() -> Option<String> {
-    UNTRUSTED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone()
-}
-
-/// The file's configuration, or the compiled defaults when it is unusable,
-/// logged loudly (once per version of the file).
-fn parsed_config(path: &Path) -> Arc<Config> {
-    let version = FileVersion::of(path);
-    let mut cache = PARSED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let (Some(version), Some((cached_version, config))) = (&version, cache.as_ref()) {
-        if version == cached_version {
-            return Arc::clone(config);
-        }
-    }
-    // A file others could have written may name a checker that runs as
-    // root: none of it is used, and logins are refused but root's.
-    let untrusted = match deadbolt_config::check_trusted(path) {
-        Err(why) if path.exists() => {
-            log::critical(&format!(
-                "{why}; the configuration is not used and only root may log in"
-            ));
-            Some(why.to_string())
-        }
-        _ => None,
-    };
-    *UNTRUSTED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = untrusted.clone();
-    let loaded = match untrusted {
-        Some(_) => Ok(Config::default()),
-        None => Config::load(path),
-    };
-    let config = Arc::new(match loaded {
-        Ok(config) => config,
-        Err(err) => {
-            let mut defaults = Config::default();
-            let kept = std::fs::read_to_string(path)
-                .ok()
-                .as_deref()
-                .and_then(deadbolt_config::salvage_state_dir);
-            match kept {
-                Some(dir) => {
-                    log::error(&format!(
-                        "{err}; using the compiled defaults (lockout stays on) with the \
-                         state directory the file names, {}",
-                        dir.display()
-                    ));
-                    defaults.state.dir = dir;
-                }
-                None => log::error(&format!(
-                    "{err}; using the compiled defaults (lockout stays on)"
-                )),
-            }
-            defaults
-        }
-    });
-    *cache = version.map(|version| (version, Arc::clone(&config)));
-    config
-}
-
-/// The configuration for this call: the file (or the compiled defaults when
-/// it is unusable, loudly) with the module arguments on top. Shared with the
-/// cache unless an argument changes something.
-pub(crate) fn load_config(args: &[&str]) -> Arc<Config> {
-    let split = split_module_args(args);
-    let path = split
-        .conf
-        .unwrap_or_else(|| Path::new(DEFAULT_CONFIG_PATH).to_owned());
-    let mut config = parsed_config(&path);
-    for arg in split.rest {
-        let (key, value) = match arg.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (arg, None),
-        };
-        // The mode words are the entry points' business, not settings.
-        if value.is_none()
-            && matches!(
-                key,
-                "preauth" | "authfail" | "authsucc" | "commit" | "test_panic"
-            )
-        {
-            continue;
-        }
-        if let Err(err) = Arc::make_mut(&mut config).apply_override(key, value) {
-            log::error(&format!("{err}; ignored"));
-        }
-    }
-    config
-}
-
 struct Subject {
     name: UserName,
     account: Account,
@@ -277,8 +146,8 @@ pub fn decide(request: &Request) -> Verdict {
             return Verdict::code(PamResultCode::PAM_USER_UNKNOWN);
         }
     };
-    let config = load_config(request.args);
-    if let Some(why) = config_untrusted() {
+    let config = settings::load_config(request.args);
+    if let Some(why) = settings::config_untrusted() {
         let root = identity::lookup(name.as_str()).is_some_and(|a| a.uid == 0);
         if root {
             return Verdict::code(if request.phase == Phase::AuthFail {
@@ -436,19 +305,14 @@ fn set_aside_unreadable(
     why: &str,
     now: Timestamp,
 ) -> UserState {
+    // Never waiting: with the lock busy the update becomes a record, which
+    // moves nothing aside.
     let result = store
         .clone()
         .with_lock_wait(Duration::ZERO)
-        .lock(&subject.name)
-        .and_then(|lock| {
-            drop(lock);
-            store
-                .clone()
-                .with_lock_wait(Duration::ZERO)
-                .update(&subject.name, now, |state| {
-                    state.last_disable = Some(now);
-                    true
-                })
+        .update(&subject.name, now, |state| {
+            state.last_disable = Some(now);
+            true
         });
     match result {
         Ok(updated) if !updated.as_record => {
@@ -513,9 +377,9 @@ fn describe(status: &LockStatus) -> String {
 /// process from here on (killed, out of a resource, stopped for good), the
 /// attempt counts, unless authsucc or authfail takes it back.
 fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
-    let state = match current_state(subject, dir, request.now, Pending::All) {
+    match current_state(subject, dir, request.now, Pending::All) {
         Current::Unusable(why) => return cannot_count(subject, &why, request),
-        Current::Nothing => None,
+        Current::Nothing => {}
         Current::State(store, state) => {
             let status = subject.policy.lockout.evaluate(&state, request.now);
             if subject.refused_by(&status) {
@@ -531,10 +395,8 @@ fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
                 return verdict;
             }
             note_timed_unlock(request, subject, &store, &state, &status);
-            Some(state)
         }
-    };
-    drop(state);
+    }
     if !subject.policy.lockout.enabled {
         return Verdict::code(PamResultCode::PAM_SUCCESS);
     }
@@ -651,30 +513,25 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
         }
     };
     let own = request.attempt.as_ref();
-    let before = match store.load_counting(
-        &subject.name,
-        own.map_or(Pending::All, Pending::AllBut),
-        request.now,
-    ) {
-        Ok(Loaded::Present(state)) => subject.policy.lockout.evaluate(&state, request.now),
-        Ok(_) => subject
-            .policy
-            .lockout
-            .evaluate(&UserState::default(), request.now),
+    // One read for both sides: with an attempt of its own in flight, that
+    // attempt is this failure; without, the failure is added now.
+    let mut after_state = match store.load_counting(&subject.name, Pending::All, request.now) {
+        Ok(Loaded::Present(state)) => state,
+        Ok(_) => UserState::default(),
         Err(err) => {
             log::critical(&format!("state of {}: {err}", subject.name));
             return failed;
         }
     };
     let failure = new_failure(request);
-    // With an attempt of its own in flight, that attempt is this failure.
-    let mut after_state = match store.load_counting(&subject.name, Pending::All, request.now) {
-        Ok(Loaded::Present(state)) => state,
-        _ => UserState::default(),
-    };
-    if own.is_none() {
-        after_state.failures.insert(failure.clone());
+    let mut before_state = after_state.clone();
+    match own {
+        Some(id) => before_state.failures.retain(|f| !id.recorded(f)),
+        None => {
+            after_state.failures.insert(failure.clone());
+        }
     }
+    let before = subject.policy.lockout.evaluate(&before_state, request.now);
     let after = subject.policy.lockout.evaluate(&after_state, request.now);
     let locks = after.failure_locked && !before.failure_locked;
     // A lock must survive a crash of the machine; a failure below `deny`

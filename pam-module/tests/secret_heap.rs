@@ -15,8 +15,9 @@
 //! test's own copies. A positive control frees an unwiped copy on purpose
 //! and must be caught.
 //!
-//! A global allocator cannot be written without `unsafe`: this test binary
-//! is the one place in core that has it.
+//! A global allocator cannot be written without `unsafe`, so this test of
+//! core's rules lives beside the PAM shell, the one crate allowed unsafe
+//! code; each block says why it is sound.
 
 use deadbolt_core::password::{ChangeContext, PasswordRules};
 use std::alloc::{GlobalAlloc, Layout, System};
