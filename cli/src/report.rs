@@ -187,6 +187,12 @@ impl UserView {
                 .unwrap_or_default();
             return format!("{user}: disabled{since}: every login is refused until enabled");
         }
+        if self.refused && !self.status.failure_locked && self.status.directory_locked {
+            return format!(
+                "{user}: LOCKED in the directory (pwdAccountLockedTime), until unlocked there \
+                 or reactivated"
+            );
+        }
         if self.refused {
             return match self.status.locked_until {
                 Some(until) => format!(

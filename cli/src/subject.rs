@@ -118,7 +118,7 @@ impl Subject {
     /// decides it: a disabled account is refused unless it is root's (the
     /// one account that can undo it), a failure lock unless exempt.
     pub fn refused_by(&self, status: &LockStatus) -> bool {
-        (status.disabled && !self.is_root()) || (status.failure_locked && !self.exempt)
+        (status.disabled && !self.is_root()) || (status.locked_out() && !self.exempt)
     }
 }
 
@@ -246,7 +246,7 @@ impl<'a> Resolver<'a> {
     pub fn may_be_refused(&self, state: &UserState, now: Timestamp) -> bool {
         self.candidates.iter().any(|rules| {
             let status = rules.policy.lockout.evaluate(state, now);
-            status.disabled || status.failure_locked
+            status.disabled || status.locked_out()
         })
     }
 
@@ -263,7 +263,7 @@ impl<'a> Resolver<'a> {
         };
         let status = rules.policy.lockout.evaluate(state, now);
         let age = rules.password.ageing.evaluate(state, now);
-        (!status.disabled && !status.failure_locked && !age.account_expired)
+        (!status.disabled && !status.locked_out() && !age.account_expired)
             .then(|| rules.subject(None, false))
     }
 

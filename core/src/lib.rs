@@ -16,7 +16,7 @@ pub mod username;
 
 pub use lockout::LockReason;
 pub use lockout::{LockStatus, LockoutPolicy, UnlockAfter};
-pub use state::{Failure, UserState};
+pub use state::{Failure, PasswordRecord, Stamped, UserState};
 pub use store::{StateStore, StoreError};
 pub use time::Timestamp;
 pub use username::{UserName, UserNameError};

@@ -55,17 +55,22 @@ pub enum LockReason {
     Disabled,
     /// Too many failed logins.
     Failures,
+    /// The directory holds a lock of its own (ppolicy).
+    Directory,
 }
 
 /// The derived answer to "is this user locked, until when, and why".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockStatus {
-    /// Refuse logins: disabled, or locked by failures.
+    /// Refuse logins: disabled, locked by failures or locked in the directory.
     pub locked: bool,
     pub reason: Option<LockReason>,
     pub disabled: bool,
     /// Locked by failures, whether or not also disabled.
     pub failure_locked: bool,
+    /// Locked by the directory itself (see [`UserState::directory_lock`]);
+    /// refused like a failure lock, until unlocked there or reactivated.
+    pub directory_locked: bool,
     /// Failures that count now: those of the current lock, or else those
     /// within `fail_interval` before now that would lead to one.
     pub failures: u32,
@@ -80,6 +85,11 @@ pub struct LockStatus {
 }
 
 impl LockStatus {
+    /// Locked by failures or in the directory: refused unless exempt.
+    pub fn locked_out(&self) -> bool {
+        self.failure_locked || self.directory_locked
+    }
+
     /// Locked by failures until someone reactivates the account.
     pub fn until_reactivated(&self) -> bool {
         self.failure_locked && self.locked_until.is_none()
@@ -160,18 +170,22 @@ impl LockoutPolicy {
                 window.iter().filter(|&&t| t > horizon).count() as u32
             }
         };
+        let directory_locked = state.is_directory_locked();
         let reason = if disabled {
             Some(LockReason::Disabled)
         } else if failure_locked {
             Some(LockReason::Failures)
+        } else if directory_locked {
+            Some(LockReason::Directory)
         } else {
             None
         };
         LockStatus {
-            locked: disabled || failure_locked,
+            locked: disabled || failure_locked || directory_locked,
             reason,
             disabled,
             failure_locked,
+            directory_locked,
             failures,
             locked_since: episode.as_ref().map(|e| e.started),
             locked_until: episode.as_ref().and_then(|e| e.until),
@@ -212,7 +226,11 @@ impl LockStatus {
             );
         }
         if !self.failure_locked {
-            return None;
+            return self.directory_locked.then(|| {
+                "The account is locked in the employee directory: \
+                 ask your manager or an administrator."
+                    .to_owned()
+            });
         }
         let n = self.failures;
         Some(match self.locked_until {

@@ -77,6 +77,13 @@ pub struct UserState {
     /// The departure date, in days since 1970-01-01 (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<Stamped<i64>>,
+    /// A lock the directory holds by itself (ppolicy's `pwdAccountLockedTime`,
+    /// set by failed LDAP binds or by hand), as last seen there: `set_at` is
+    /// the directory's time of the entry seen, `value` the lock's time, or
+    /// `None` once the lock was deleted. Locks deadbolt derived from failures
+    /// and mirrored to the directory are not recorded here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_lock: Option<Stamped<Timestamp>>,
     /// Fields this version does not know, as a newer version wrote them:
     /// kept as they are and written back with the state, so that a state is
     /// neither refused as corrupt nor stripped of them when an older host
@@ -146,6 +153,7 @@ impl UserState {
         self.password_history
             .extend(other.password_history.iter().cloned());
         self.expires_on = latest(&self.expires_on, &other.expires_on);
+        self.directory_lock = latest(&self.directory_lock, &other.directory_lock);
         merge_unknown(&mut self.extra, &other.extra);
     }
 
@@ -161,6 +169,18 @@ impl UserState {
             (Some(disabled), Some(enabled)) => disabled >= enabled,
             (Some(_), None) => true,
             (None, _) => false,
+        }
+    }
+
+    /// Locked by the directory itself and neither unlocked there nor
+    /// reactivated since: see [`UserState::directory_lock`].
+    pub fn is_directory_locked(&self) -> bool {
+        match &self.directory_lock {
+            Some(Stamped {
+                set_at,
+                value: Some(_),
+            }) => self.last_reactivation.is_none_or(|r| r <= *set_at),
+            _ => false,
         }
     }
 

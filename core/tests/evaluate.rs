@@ -475,3 +475,56 @@ fn prune_keeps_the_newest_failures() {
     );
     assert_eq!(state.failures.last().unwrap().time, *times.last().unwrap());
 }
+
+fn directory_locked_at(seen: Timestamp, value: Option<Timestamp>) -> UserState {
+    UserState {
+        directory_lock: Some(deadbolt_core::Stamped {
+            set_at: seen,
+            value,
+        }),
+        ..UserState::default()
+    }
+}
+
+#[test]
+fn a_directory_lock_refuses_without_any_failure_and_lasts() {
+    let state = directory_locked_at(at(0), Some(at(-5)));
+    for later in [at(1), at(86_400 * 365)] {
+        let status = timed().evaluate(&state, later);
+        assert!(status.locked && status.directory_locked && !status.failure_locked);
+        assert!(status.locked_out());
+        assert_eq!(status.reason, Some(LockReason::Directory));
+        assert!(status
+            .user_message(later)
+            .unwrap()
+            .contains("locked in the employee directory"));
+    }
+}
+
+#[test]
+fn a_directory_lock_ends_when_deleted_there_or_reactivated_after_it() {
+    let mut state = directory_locked_at(at(0), Some(at(-5)));
+    state.merge(&directory_locked_at(at(10), None));
+    assert!(!timed().evaluate(&state, at(20)).locked);
+
+    let mut reactivated = directory_locked_at(at(0), Some(at(-5)));
+    reactivated.last_reactivation = Some(at(1));
+    assert!(!timed().evaluate(&reactivated, at(20)).locked);
+
+    // A reactivation older than the lock seen does not end it.
+    let mut older = directory_locked_at(at(0), Some(at(-5)));
+    older.last_reactivation = Some(at(-1));
+    assert!(timed().evaluate(&older, at(20)).directory_locked);
+}
+
+#[test]
+fn directory_lock_observations_merge_by_the_latest_seen_in_any_order() {
+    let lock = directory_locked_at(at(0), Some(at(-5)));
+    let unlock = directory_locked_at(at(10), None);
+    let mut a = lock.clone();
+    a.merge(&unlock);
+    let mut b = unlock.clone();
+    b.merge(&lock);
+    assert_eq!(a, b);
+    assert!(!a.is_directory_locked());
+}

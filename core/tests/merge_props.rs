@@ -100,6 +100,9 @@ prop_compose! {
         ),
         password_history in prop::collection::btree_set(password_record(), 0..4),
         expires_on in stamped_day(),
+        directory_lock in prop::option::of(
+            (time(), prop::option::of(time())).prop_map(|(set_at, value)| Stamped { set_at, value }),
+        ),
         extra in unknown_fields(),
     ) -> UserState {
         let (
@@ -122,6 +125,7 @@ prop_compose! {
             last_password_change,
             password_history,
             expires_on,
+            directory_lock,
             extra,
         }
     }
@@ -210,6 +214,7 @@ proptest! {
             a.last_password_change.max(b.last_password_change)
         );
         prop_assert_eq!(m.expires_on, a.expires_on.clone().max(b.expires_on.clone()));
+        prop_assert_eq!(m.directory_lock, a.directory_lock.clone().max(b.directory_lock.clone()));
         // Every unknown field of either side is kept, with one of its values.
         let keys: Vec<&String> = a.extra.keys().chain(b.extra.keys()).collect();
         for key in keys {

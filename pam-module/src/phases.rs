@@ -117,7 +117,7 @@ impl Subject {
     /// whoever it is, except root: disabling root would lock out the one
     /// account that can undo it.
     fn refused_by(&self, status: &LockStatus) -> bool {
-        (status.disabled && self.account.uid != 0) || (status.failure_locked && !self.exempt)
+        (status.disabled && self.account.uid != 0) || (status.locked_out() && !self.exempt)
     }
 
     fn where_from(&self, request: &Request) -> String {
@@ -361,6 +361,8 @@ fn refusal(subject: &Subject, status: &LockStatus, now: Timestamp, code: PamResu
 fn describe(status: &LockStatus) -> String {
     if status.disabled {
         "disabled".to_owned()
+    } else if !status.failure_locked && status.directory_locked {
+        "locked in the directory".to_owned()
     } else {
         match status.locked_until {
             Some(until) => format!("locked until {until} after {} failures", status.failures),
