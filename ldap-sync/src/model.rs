@@ -1,0 +1,543 @@
+//! The directory's side of a user's state, and what a host must write so
+//! that the directory lacks nothing it knows (principle 4's anti-entropy).
+//!
+//! A user's state in the directory is spread over his employee entry
+//! (reactivations, disables, enables: written by people; ppolicy's
+//! `pwdAccountLockedTime`) and one `deadboltHostRecord` child entry per host
+//! (that host's failures and successful logins: written by that host alone).
+//! Every attribute of ours is a grow-only set read back as a union or a
+//! maximum, so writes through different providers merge, and no host ever
+//! writes an entry another host writes.
+
+use crate::encoding::{self, ValueError};
+use deadbolt_core::{Failure, LockoutPolicy, Stamped, Timestamp, UserName, UserState};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// An employee entry, as the sync stream last showed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserEntry {
+    pub dn: String,
+    pub has_class: bool,
+    pub reactivated: BTreeSet<String>,
+    pub disabled: BTreeSet<String>,
+    pub enabled: BTreeSet<String>,
+    /// `pwdAccountLockedTime`, as written.
+    pub locked_time: Option<String>,
+    /// The directory's time of the entry's last change (from `entryCSN`).
+    pub changed_at: Option<Timestamp>,
+}
+
+/// One host's record under an employee entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostRecord {
+    pub host: String,
+    pub failures: BTreeSet<String>,
+    pub logins: BTreeSet<String>,
+    pub changed_at: Option<Timestamp>,
+}
+
+/// A value of the directory that was not used, and why; logged by the
+/// caller with the entry, never with the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub attribute: &'static str,
+    pub host: Option<String>,
+    pub why: String,
+}
+
+/// What the directory knows of a user, as a state the core merges.
+///
+/// Values dated more than `max_skew` after the change that carries them
+/// come from a host or person whose clock runs ahead: they are skipped, so
+/// that a fast clock can neither lock anyone early nor reactivate anyone
+/// ahead of time.
+pub fn directory_state(
+    entry: &UserEntry,
+    records: &BTreeMap<String, HostRecord>,
+    max_skew: Duration,
+) -> (UserState, Vec<Skipped>) {
+    let mut state = UserState::default();
+    let mut check = Plausible {
+        max_skew,
+        skipped: Vec::new(),
+    };
+    let latest = |check: &mut Plausible, attribute, values: &BTreeSet<String>| {
+        values
+            .iter()
+            .filter_map(|v| {
+                let parsed = encoding::parse_time_value(v);
+                check.time(attribute, None, entry.changed_at, parsed)
+            })
+            .max()
+    };
+    state.last_reactivation = latest(&mut check, "deadboltReactivated", &entry.reactivated);
+    state.last_disable = latest(&mut check, "deadboltDisabled", &entry.disabled);
+    state.last_enable = latest(&mut check, "deadboltEnabled", &entry.enabled);
+    for record in records.values() {
+        let host = Some(record.host.as_str());
+        for value in &record.failures {
+            match encoding::parse_failure(value, &record.host) {
+                Ok(failure) => {
+                    let time = Ok(failure.time);
+                    if check.time("deadboltFailure", host, record.changed_at, time).is_some() {
+                        state.failures.insert(failure);
+                    }
+                }
+                Err(e) => {
+                    check.time("deadboltFailure", host, None, Err(e));
+                }
+            }
+        }
+        let login = record
+            .logins
+            .iter()
+            .filter_map(|v| {
+                let parsed = encoding::parse_time_value(v);
+                check.time("deadboltLogin", host, record.changed_at, parsed)
+            })
+            .max();
+        state.last_success = state.last_success.max(login);
+    }
+    let skipped = check.skipped;
+    (state, skipped)
+}
+
+struct Plausible {
+    max_skew: Duration,
+    skipped: Vec<Skipped>,
+}
+
+impl Plausible {
+    fn time(
+        &mut self,
+        attribute: &'static str,
+        host: Option<&str>,
+        changed_at: Option<Timestamp>,
+        parsed: Result<Timestamp, ValueError>,
+    ) -> Option<Timestamp> {
+        let why = match parsed {
+            Err(e) => e.to_string(),
+            Ok(t) => match changed_at {
+                Some(changed) if t > changed.saturating_add(self.max_skew) => format!(
+                    "dated {} after the change that wrote it, more than max_clock_skew",
+                    deadbolt_config::format_duration(changed.until(t))
+                ),
+                _ => return Some(t),
+            },
+        };
+        self.skipped.push(Skipped {
+            attribute,
+            host: host.map(str::to_owned),
+            why,
+        });
+        None
+    }
+}
+
+/// What a lock seen in `pwdAccountLockedTime` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockKind {
+    /// deadbolt's own lock, mirrored there by the host that reached it: its
+    /// time is that of a failure deadbolt knows.
+    Ours,
+    /// A lock the directory set by itself or someone set by hand.
+    Foreign(Timestamp),
+}
+
+/// Classifies `value` against what is known: ours when it names the second
+/// of a known failure, as the host that mirrors a lock writes it.
+pub fn classify_lock(value: &str, known: &UserState, changed_at: Timestamp) -> LockKind {
+    let ours = known
+        .failures
+        .iter()
+        .any(|f| encoding::format_seconds(f.time) == value);
+    if ours {
+        LockKind::Ours
+    } else {
+        // `000001010000Z` (locked for good) and other forms without seconds
+        // date the lock by the change that set it.
+        LockKind::Foreign(encoding::parse_time(value).unwrap_or(changed_at))
+    }
+}
+
+/// The state fragment that records a foreign lock seen at `changed_at`.
+pub fn foreign_lock(at: Timestamp, changed_at: Timestamp) -> UserState {
+    UserState {
+        directory_lock: Some(Stamped {
+            set_at: changed_at,
+            value: Some(at),
+        }),
+        ..UserState::default()
+    }
+}
+
+/// The state fragment that records the deletion of `pwdAccountLockedTime`,
+/// seen in a change the directory made at `changed_at`: a reactivation.
+pub fn lock_deleted(changed_at: Timestamp) -> UserState {
+    UserState {
+        last_reactivation: Some(changed_at),
+        directory_lock: Some(Stamped {
+            set_at: changed_at,
+            value: None,
+        }),
+        ..UserState::default()
+    }
+}
+
+/// One host's write for one user: applied as a single modify (or add) with
+/// the permissive-modify control, so adding a value already there or
+/// deleting one already gone is no error, and a replay changes nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Push {
+    pub create_record: bool,
+    pub add_failures: Vec<String>,
+    pub delete_failures: Vec<String>,
+    pub add_logins: Vec<String>,
+    pub delete_logins: Vec<String>,
+    /// Add `objectClass: deadboltAccount` to the employee entry.
+    pub add_class: bool,
+    /// Add `pwdAccountLockedTime` with this value to the employee entry.
+    pub lock: Option<String>,
+}
+
+impl Push {
+    pub fn is_empty(&self) -> bool {
+        self.record_is_unchanged() && !self.add_class && self.lock.is_none()
+    }
+
+    pub fn record_is_unchanged(&self) -> bool {
+        !self.create_record
+            && self.add_failures.is_empty()
+            && self.delete_failures.is_empty()
+            && self.add_logins.is_empty()
+            && self.delete_logins.is_empty()
+    }
+
+    /// How many of this host's records the directory still lacks.
+    pub fn pending(&self) -> usize {
+        self.add_failures.len() + self.add_logins.len()
+    }
+}
+
+/// What host `me` must write so that the directory holds what it knows of
+/// `user`. `local` is the host's state with the directory's already merged
+/// in (inbound changes go through the core's merge first).
+///
+/// Only this host's own records are pushed: what other hosts saw is theirs
+/// to push. Its failures at or before the reset point the directory will
+/// hold after this write are deleted from its record: they can never count
+/// again anywhere, so deleting them changes no derived lock. Of its login
+/// times only the latest is kept.
+pub fn plan_push(
+    me: &str,
+    local: &UserState,
+    entry: &UserEntry,
+    mine: Option<&HostRecord>,
+    others_login: Option<Timestamp>,
+    policy: &LockoutPolicy,
+    now: Timestamp,
+) -> Push {
+    let empty = HostRecord::default();
+    let record = mine.unwrap_or(&empty);
+    let mut push = Push::default();
+
+    let directory_login = record
+        .logins
+        .iter()
+        .filter_map(|v| encoding::parse_time_value(v).ok())
+        .max()
+        .max(others_login);
+    let login_to_add = local.last_success.filter(|&t| Some(t) > directory_login);
+    if let Some(t) = login_to_add {
+        push.add_logins.push(encoding::format_time(t));
+    }
+    let kept_login = login_to_add.map(encoding::format_time).or_else(|| {
+        record
+            .logins
+            .iter()
+            .filter(|v| encoding::parse_time_value(v).is_ok())
+            .max_by_key(|v| encoding::parse_time_value(v).ok())
+            .cloned()
+    });
+    push.delete_logins = record
+        .logins
+        .iter()
+        .filter(|v| encoding::parse_time_value(v).is_ok() && Some(*v) != kept_login.as_ref())
+        .cloned()
+        .collect();
+
+    let reactivated = entry
+        .reactivated
+        .iter()
+        .filter_map(|v| encoding::parse_time_value(v).ok())
+        .max();
+    let reset_after = reactivated.max(local.last_success.max(directory_login));
+
+    let in_directory: BTreeSet<&String> = record.failures.iter().collect();
+    let mut added: BTreeSet<&Failure> = BTreeSet::new();
+    for failure in local.failures.iter().filter(|f| f.host == me) {
+        if reset_after.is_some_and(|r| failure.time <= r) {
+            continue;
+        }
+        let value = encoding::format_failure(failure);
+        if !in_directory.contains(&value) {
+            push.add_failures.push(value);
+            added.insert(failure);
+        }
+    }
+    push.delete_failures = record
+        .failures
+        .iter()
+        .filter(|v| {
+            encoding::parse_failure(v, me)
+                .is_ok_and(|f| reset_after.is_some_and(|r| f.time <= r))
+        })
+        .cloned()
+        .collect();
+
+    if entry.locked_time.is_none() {
+        let status = policy.evaluate(local, now);
+        if status.failure_locked {
+            let completes_lock = added
+                .iter()
+                .any(|f| Some(f.time) == status.locked_since);
+            if completes_lock {
+                push.lock = status.locked_since.map(encoding::format_seconds);
+            }
+        }
+    }
+    push.create_record = mine.is_none() && !push.record_is_unchanged();
+    push.add_class = !entry.has_class && !push.is_empty();
+    push
+}
+
+/// `record` as it is once `push` is applied.
+pub fn applied(record: &HostRecord, push: &Push) -> HostRecord {
+    let mut after = record.clone();
+    for v in &push.delete_failures {
+        after.failures.remove(v);
+    }
+    for v in &push.delete_logins {
+        after.logins.remove(v);
+    }
+    after.failures.extend(push.add_failures.iter().cloned());
+    after.logins.extend(push.add_logins.iter().cloned());
+    after
+}
+
+/// The user a directory entry's naming attribute names, when it is a name
+/// the store accepts.
+pub fn user_of(value: &str) -> Option<UserName> {
+    UserName::parse(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deadbolt_core::UnlockAfter;
+    use proptest::prelude::*;
+
+    const BASE: i64 = 1_795_820_709_000_000;
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp(BASE + secs * 1_000_000)
+    }
+
+    fn failure(host: &str, secs: i64, pid: u32) -> Failure {
+        Failure {
+            time: at(secs),
+            host: host.into(),
+            source: "203.0.113.9".into(),
+            service: "sshd".into(),
+            pid,
+        }
+    }
+
+    fn policy() -> LockoutPolicy {
+        LockoutPolicy {
+            enabled: true,
+            deny: 3,
+            fail_interval: Duration::from_secs(900),
+            unlock_after: UnlockAfter::Never,
+        }
+    }
+
+    fn records(list: &[HostRecord]) -> BTreeMap<String, HostRecord> {
+        list.iter().map(|r| (r.host.clone(), r.clone())).collect()
+    }
+
+    #[test]
+    fn a_host_pushes_its_own_failures_once_and_locks_when_it_completes_the_lock() {
+        let mut local = UserState::default();
+        local.failures.insert(failure("a", 1, 1));
+        local.failures.insert(failure("b", 2, 2));
+        local.failures.insert(failure("a", 3, 3));
+        let entry = UserEntry::default();
+        let push = plan_push("a", &local, &entry, None, None, &policy(), at(10));
+        assert!(push.create_record && push.add_class);
+        assert_eq!(push.add_failures.len(), 2, "only a's own");
+        assert_eq!(push.lock.as_deref(), Some(encoding::format_seconds(at(3)).as_str()));
+
+        let after = applied(&HostRecord { host: "a".into(), ..HostRecord::default() }, &push);
+        let entry = UserEntry {
+            has_class: true,
+            locked_time: push.lock.clone(),
+            ..UserEntry::default()
+        };
+        let replay = plan_push("a", &local, &entry, Some(&after), None, &policy(), at(11));
+        assert!(replay.is_empty(), "{replay:?}");
+    }
+
+    #[test]
+    fn a_host_does_not_mirror_a_lock_another_host_completed() {
+        let mut local = UserState::default();
+        local.failures.insert(failure("a", 1, 1));
+        local.failures.insert(failure("a", 2, 2));
+        local.failures.insert(failure("b", 3, 3));
+        let mine = HostRecord {
+            host: "a".into(),
+            failures: [encoding::format_failure(&failure("a", 1, 1))].into(),
+            ..HostRecord::default()
+        };
+        let push = plan_push("a", &local, &UserEntry::default(), Some(&mine), None, &policy(), at(10));
+        assert_eq!(push.add_failures.len(), 1);
+        assert_eq!(push.lock, None);
+    }
+
+    #[test]
+    fn after_a_login_the_older_own_failures_and_logins_go() {
+        let mut local = UserState::default();
+        local.failures.insert(failure("a", 1, 1));
+        local.last_success = Some(at(5));
+        let mine = HostRecord {
+            host: "a".into(),
+            failures: [encoding::format_failure(&failure("a", 1, 1))].into(),
+            logins: [encoding::format_time(at(0))].into(),
+            ..HostRecord::default()
+        };
+        let push = plan_push("a", &local, &UserEntry::default(), Some(&mine), None, &policy(), at(10));
+        assert_eq!(push.add_logins, vec![encoding::format_time(at(5))]);
+        assert_eq!(push.delete_logins, vec![encoding::format_time(at(0))]);
+        assert_eq!(push.delete_failures.len(), 1);
+        assert!(push.add_failures.is_empty());
+    }
+
+    #[test]
+    fn a_fast_clock_neither_locks_nor_reactivates() {
+        let record = HostRecord {
+            host: "fast".into(),
+            failures: (0..3)
+                .map(|i| encoding::format_failure(&failure("fast", 3600 + i, 1)))
+                .collect(),
+            changed_at: Some(at(0)),
+            ..HostRecord::default()
+        };
+        let entry = UserEntry {
+            reactivated: [encoding::format_time(at(3600))].into(),
+            changed_at: Some(at(0)),
+            ..UserEntry::default()
+        };
+        let (state, skipped) =
+            directory_state(&entry, &records(&[record]), Duration::from_secs(120));
+        assert!(state.failures.is_empty() && state.last_reactivation.is_none());
+        assert_eq!(skipped.len(), 4);
+        let (state, _) = directory_state(&entry, &BTreeMap::new(), 2 * HOUR);
+        assert_eq!(state.last_reactivation, Some(at(3600)));
+    }
+
+    #[test]
+    fn malformed_values_are_skipped_and_the_rest_used() {
+        let record = HostRecord {
+            host: "b".into(),
+            failures: [
+                "garbage".to_owned(),
+                encoding::format_failure(&failure("b", 1, 1)),
+            ]
+            .into(),
+            logins: ["19700101000000Z junk".to_owned()].into(),
+            ..HostRecord::default()
+        };
+        let (state, skipped) =
+            directory_state(&UserEntry::default(), &records(&[record]), HOUR);
+        assert_eq!(state.failures.len(), 1);
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped.iter().all(|s| !s.why.contains("garbage")));
+    }
+
+    #[test]
+    fn locks_are_told_apart() {
+        let mut known = UserState::default();
+        known.failures.insert(failure("a", 3, 1));
+        let ours = encoding::format_seconds(at(3));
+        assert_eq!(classify_lock(&ours, &known, at(9)), LockKind::Ours);
+        assert_eq!(
+            classify_lock("000001010000Z", &known, at(9)),
+            LockKind::Foreign(at(9))
+        );
+        assert_eq!(
+            classify_lock(&encoding::format_seconds(at(4)), &known, at(9)),
+            LockKind::Foreign(at(4))
+        );
+    }
+
+    fn any_failure(host: &'static str) -> impl Strategy<Value = Failure> {
+        (0i64..40, 0u32..3).prop_map(move |(s, pid)| failure(host, s * 30, pid))
+    }
+
+    proptest! {
+        /// Pruning never changes the derived lock: the directory's state
+        /// after the push (deletions included) derives, at every instant,
+        /// the same lock as with only the additions applied.
+        #[test]
+        fn pruning_never_changes_the_derived_lock(
+            own in prop::collection::btree_set(any_failure("a"), 0..8),
+            theirs in prop::collection::btree_set(any_failure("b"), 0..8),
+            in_directory in prop::collection::btree_set(any_failure("a"), 0..8),
+            success in prop::option::of(0i64..1200),
+            old_login in prop::option::of(0i64..1200),
+            reactivated in prop::option::of(0i64..1200),
+            deny in 1u32..5,
+            timed in any::<bool>(),
+        ) {
+            let policy = LockoutPolicy {
+                enabled: true,
+                deny,
+                fail_interval: Duration::from_secs(600),
+                unlock_after: if timed { UnlockAfter::After(Duration::from_secs(300)) } else { UnlockAfter::Never },
+            };
+            let mine = HostRecord {
+                host: "a".into(),
+                failures: in_directory.iter().map(encoding::format_failure).collect(),
+                logins: old_login.map(|s| encoding::format_time(at(s))).into_iter().collect(),
+                ..HostRecord::default()
+            };
+            let other = HostRecord {
+                host: "b".into(),
+                failures: theirs.iter().map(encoding::format_failure).collect(),
+                ..HostRecord::default()
+            };
+            let entry = UserEntry {
+                has_class: true,
+                reactivated: reactivated.map(|s| encoding::format_time(at(s))).into_iter().collect(),
+                ..UserEntry::default()
+            };
+            let (before, _) = directory_state(&entry, &records(&[mine.clone(), other.clone()]), HOUR);
+            let mut local = before.clone();
+            local.failures.extend(own.iter().cloned());
+            local.last_success = local.last_success.max(success.map(at));
+            let push = plan_push("a", &local, &entry, Some(&mine), None, &policy, at(1300));
+            let only_added = applied(&mine, &Push { delete_failures: vec![], delete_logins: vec![], ..push.clone() });
+            let pruned = applied(&mine, &push);
+            let (with_adds, _) = directory_state(&entry, &records(&[only_added, other.clone()]), HOUR);
+            let (after, _) = directory_state(&entry, &records(&[pruned, other]), HOUR);
+            for s in (0..1600).step_by(37) {
+                prop_assert_eq!(policy.evaluate(&with_adds, at(s)), policy.evaluate(&after, at(s)));
+            }
+            // And the directory lacks nothing the host knows of its own.
+            let replay = plan_push("a", &local, &entry, Some(&applied(&mine, &push)), None, &policy, at(1300));
+            prop_assert!(replay.add_failures.is_empty() && replay.add_logins.is_empty());
+        }
+    }
+}
