@@ -33,20 +33,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Clear a user's failures, ending a lock (needs root).
+    /// Clear a user's failures, ending a lock: on this host (needs root), or
+    /// with a directory on every host, as the person named by --as.
     Reactivate {
         #[arg(value_name = "USER")]
         user: OsString,
+        #[command(flatten)]
+        identity: Identity,
     },
-    /// Refuse every login of a user until he is enabled (needs root).
+    /// Refuse every login of a user until he is enabled: on this host (needs
+    /// root), or with a directory on every host, as the person named by --as.
     Disable {
         #[arg(value_name = "USER")]
         user: OsString,
+        #[command(flatten)]
+        identity: Identity,
     },
-    /// Undo `disable` (needs root).
+    /// Undo `disable`, as `disable` does it.
     Enable {
         #[arg(value_name = "USER")]
         user: OsString,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Whether deadbolt-syncd is connected, what it still has to push, and
+    /// when it last applied a change from the directory.
+    SyncStatus {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Require a password change at the next login (needs root).
     ///
@@ -82,6 +97,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Who acts, when a directory is configured.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(multiple = true)]
+pub struct Identity {
+    /// Act in the directory as this person (your own DN): the directory's
+    /// ACL decides, and every host applies the change.
+    #[arg(long = "as", value_name = "DN")]
+    pub as_dn: Option<String>,
+    /// Read the password of --as from FILE (mode 0600, yours) instead of
+    /// asking for it; never give a password as an argument.
+    #[arg(long, value_name = "FILE", requires = "as_dn")]
+    pub password_file: Option<PathBuf>,
+    /// Change this host's state alone, even with a directory configured
+    /// (needs root); other hosts are not told.
+    #[arg(long, conflicts_with = "as_dn")]
+    pub local: bool,
 }
 
 #[cfg(test)]
@@ -190,6 +223,35 @@ mod tests {
     #[test]
     fn a_user_after_double_dash_reaches_the_name_check() {
         let args = Args::try_parse_from(["deadboltctl", "disable", "--", "-rf"]).unwrap();
-        assert!(matches!(args.command, Command::Disable { user } if user == "-rf"));
+        assert!(matches!(args.command, Command::Disable { user, .. } if user == "-rf"));
+    }
+
+    #[test]
+    fn as_takes_a_dn_and_a_password_only_from_a_file() {
+        let args = Args::try_parse_from([
+            "deadboltctl",
+            "reactivate",
+            "alice",
+            "--as",
+            "uid=boss,ou=people,dc=example,dc=com",
+            "--password-file",
+            "/root/pw",
+        ])
+        .unwrap();
+        match args.command {
+            Command::Reactivate { user, identity } => {
+                assert_eq!(user, "alice");
+                assert_eq!(identity.as_dn.as_deref(), Some("uid=boss,ou=people,dc=example,dc=com"));
+                assert_eq!(identity.password_file, Some(PathBuf::from("/root/pw")));
+            }
+            other => panic!("{other:?}"),
+        }
+        for argv in [
+            &["deadboltctl", "reactivate", "alice", "--password-file", "/p"][..],
+            &["deadboltctl", "reactivate", "alice", "--as", "uid=b", "--local"],
+            &["deadboltctl", "reactivate", "alice", "--password", "x"],
+        ] {
+            assert_eq!(Args::try_parse_from(argv).unwrap_err().exit_code(), 2, "{argv:?}");
+        }
     }
 }

@@ -31,6 +31,8 @@ pub enum CliError {
     Store(StoreError),
     /// Writing the output failed (other than a closed pipe).
     Output(std::io::Error),
+    /// Acting through the directory did not work; the text says why.
+    Directory(String),
 }
 
 impl fmt::Display for CliError {
@@ -46,6 +48,7 @@ impl fmt::Display for CliError {
                 )
             }
             CliError::Config(text) => f.write_str(text),
+            CliError::Directory(text) => f.write_str(text),
             CliError::NeedsRoot(verb) => {
                 write!(f, "{verb} needs root (the state directory is root's)")
             }

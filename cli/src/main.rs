@@ -16,6 +16,7 @@ mod audit;
 mod change;
 mod check;
 mod error;
+mod fleet;
 mod parallel;
 mod progress;
 mod report;
@@ -51,11 +52,11 @@ fn main() -> ExitCode {
 
 /// Checks USER before anything else is done. The name is never echoed back:
 /// it may be a password typed at the wrong prompt.
-fn user_name(raw: &OsStr) -> Result<UserName, CliError> {
+pub(crate) fn user_name(raw: &OsStr) -> Result<UserName, CliError> {
     Ok(UserName::from_bytes(raw.as_bytes())?)
 }
 
-fn print(text: &str) -> Result<(), CliError> {
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
     let mut stdout = io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -63,11 +64,11 @@ fn print(text: &str) -> Result<(), CliError> {
         .map_err(CliError::Output)
 }
 
-fn note(text: &str) {
+pub(crate) fn note(text: &str) {
     let _ = writeln!(io::stderr(), "deadboltctl: {}", error::one_line(text));
 }
 
-fn json_line<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+pub(crate) fn json_line<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
     let mut text =
         serde_json::to_string(value).map_err(|e| CliError::Output(io::Error::other(e)))?;
     text.push('\n');
@@ -94,9 +95,16 @@ fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
             let user = user.as_deref().map(user_name).transpose()?;
             status(config_path, user, locked, json, now)
         }
-        Command::Reactivate { user } => change(config_path, change::Action::Reactivate, &user, now),
-        Command::Disable { user } => change(config_path, change::Action::Disable, &user, now),
-        Command::Enable { user } => change(config_path, change::Action::Enable, &user, now),
+        Command::Reactivate { user, identity } => {
+            fleet::act(config_path, change::Action::Reactivate, &user, &identity, now)
+        }
+        Command::Disable { user, identity } => {
+            fleet::act(config_path, change::Action::Disable, &user, &identity, now)
+        }
+        Command::Enable { user, identity } => {
+            fleet::act(config_path, change::Action::Enable, &user, &identity, now)
+        }
+        Command::SyncStatus { json } => fleet::sync_status(config_path, json, now),
         Command::ResetPassword { user } => {
             change(config_path, change::Action::ResetPassword, &user, now)
         }
@@ -175,7 +183,7 @@ fn status(
     Ok(ExitCode::SUCCESS)
 }
 
-fn change(
+pub(crate) fn change(
     config_path: Option<&Path>,
     action: change::Action,
     user: &OsStr,

@@ -7,5 +7,15 @@
 //! core's own merge.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod conn;
+pub mod daemon;
 pub mod encoding;
+pub mod files;
+pub mod log;
+pub mod metrics;
 pub mod model;
+pub mod notify;
+pub mod settings;
+pub mod view;
+mod watch;

@@ -112,6 +112,12 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// A binary or library of the workspace's debug build; panics with what to
+/// do when it was not built.
+pub fn built_path(name: &str) -> PathBuf {
+    built(name)
+}
+
 fn built(name: &str) -> PathBuf {
     let path = target_dir().join("debug").join(name);
     assert!(

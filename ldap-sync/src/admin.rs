@@ -1,0 +1,277 @@
+//! What a person does to an account through the directory, with his own
+//! identity (design principle 8): reactivate, disable, enable. The
+//! directory's ACL decides; a host's root is not asked.
+//!
+//! Used by `deadboltctl`, which has no runtime of its own: each call runs
+//! on a small runtime of its own and returns when the directory answered.
+
+use crate::encoding;
+use crate::view::ACCOUNT_CLASS;
+use deadbolt_config::DirectorySettings;
+use deadbolt_core::Timestamp;
+use ldap3::controls::RawControl;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// What a person asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Reactivate,
+    Disable,
+    Enable,
+}
+
+impl Action {
+    fn attribute(self) -> &'static str {
+        match self {
+            Action::Reactivate => "deadboltReactivated",
+            Action::Disable => "deadboltDisabled",
+            Action::Enable => "deadboltEnabled",
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Reactivate => "reactivate",
+            Action::Disable => "disable",
+            Action::Enable => "enable",
+        }
+    }
+}
+
+/// The person's own directory identity. The password is wiped when
+/// dropped and never printed.
+pub struct Person {
+    pub dn: String,
+    pub password: Zeroizing<String>,
+}
+
+impl fmt::Debug for Person {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Person {{ dn: {:?}, password: <hidden> }}", self.dn)
+    }
+}
+
+/// Why the directory did not do it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdminError {
+    /// No server of `uri` could be reached.
+    Unreachable(String),
+    /// The person's DN or password was refused.
+    BadCredentials(String),
+    /// No employee entry names the user.
+    NoSuchUser(String),
+    /// The ACL does not let this person do it.
+    NotAllowed { person: String, action: &'static str, user: String },
+    /// This host's clock is too far from the directory's: the hosts would
+    /// ignore the change, so it was taken back.
+    ClockSkew { skew: Duration },
+    Other(String),
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminError::Unreachable(why) => write!(f, "the directory cannot be reached: {why}"),
+            AdminError::BadCredentials(dn) => {
+                write!(f, "the directory refused the password of {dn}")
+            }
+            AdminError::NoSuchUser(user) => {
+                write!(f, "no employee entry of the directory names {user}")
+            }
+            AdminError::NotAllowed { person, action, user } => write!(
+                f,
+                "the directory does not let {person} {action} {user} (insufficient access): \
+                 only administrators, and a manager for his own reports, may"
+            ),
+            AdminError::ClockSkew { skew } => write!(
+                f,
+                "this host's clock is {} away from the directory's, more than max_clock_skew: \
+                 the change was taken back, since hosts would ignore it; fix the clock (NTP)",
+                deadbolt_config::format_duration(*skew)
+            ),
+            AdminError::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+/// What was done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acted {
+    pub entry_dn: String,
+    pub server: String,
+    pub at: Timestamp,
+    /// The directory's lock (`pwdAccountLockedTime`) was removed as well.
+    pub lock_removed: bool,
+}
+
+const PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
+
+/// Does `action` to `user` as `person`, trying each server in turn.
+pub fn act(
+    directory: &DirectorySettings,
+    person: &Person,
+    user: &str,
+    action: Action,
+    now: Timestamp,
+) -> Result<Acted, AdminError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AdminError::Other(format!("cannot start: {e}")))?;
+    runtime.block_on(async {
+        let mut last = AdminError::Unreachable("no uri is configured".into());
+        for uri in &directory.uris {
+            match connect(directory, &uri.text, person).await {
+                Ok(mut ldap) => {
+                    let result = act_on(&mut ldap, directory, person, user, action, now).await;
+                    let _ = ldap.unbind().await;
+                    return result.map(|(entry_dn, lock_removed)| Acted {
+                        entry_dn,
+                        server: uri.text.clone(),
+                        at: now,
+                        lock_removed,
+                    });
+                }
+                Err(e @ AdminError::BadCredentials(_)) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    })
+}
+
+async fn connect(
+    directory: &DirectorySettings,
+    uri: &str,
+    person: &Person,
+) -> Result<Ldap, AdminError> {
+    let tls = crate::conn::tls_config(directory.tls_ca_file.as_deref())
+        .map_err(|e| AdminError::Unreachable(e.to_string()))?;
+    let mut conn_settings = LdapConnSettings::new()
+        .set_conn_timeout(directory.timeout)
+        .set_starttls(directory.starttls && uri.starts_with("ldap://"));
+    if let Some(config) = tls {
+        conn_settings = conn_settings.set_config(config);
+    }
+    let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, uri)
+        .await
+        .map_err(|e| AdminError::Unreachable(format!("{uri}: {e}")))?;
+    ldap3::drive!(conn);
+    let bound = ldap
+        .simple_bind(&person.dn, person.password.as_str())
+        .await
+        .map_err(|e| AdminError::Unreachable(format!("{uri}: {e}")))?;
+    match bound.rc {
+        0 => Ok(ldap),
+        49 => Err(AdminError::BadCredentials(person.dn.clone())),
+        rc => Err(AdminError::Other(format!("{uri}: the bind failed (rc={rc} {})", bound.text))),
+    }
+}
+
+async fn act_on(
+    ldap: &mut Ldap,
+    directory: &DirectorySettings,
+    person: &Person,
+    user: &str,
+    action: Action,
+    now: Timestamp,
+) -> Result<(String, bool), AdminError> {
+    let filter = format!("({}={})", directory.user_attribute, ldap3::ldap_escape(user));
+    let attribute = action.attribute();
+    let found = ldap
+        .search(
+            &directory.base_dn,
+            Scope::Subtree,
+            &filter,
+            vec![attribute, "pwdAccountLockedTime", "objectClass"],
+        )
+        .await
+        .map_err(|e| AdminError::Unreachable(e.to_string()))?
+        .success()
+        .map_err(|e| AdminError::Other(e.to_string()))?;
+    let mut entries = found.0.into_iter();
+    let Some(entry) = entries.next().map(SearchEntry::construct) else {
+        return Err(AdminError::NoSuchUser(user.to_owned()));
+    };
+    if entries.next().is_some() {
+        return Err(AdminError::Other(format!(
+            "more than one employee entry has {}={user}: fix the directory first",
+            directory.user_attribute
+        )));
+    }
+    let value = encoding::format_time(now);
+    let older: HashSet<String> = entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
+        .map(|(_, v)| v.iter().filter(|old| **old < value).cloned().collect())
+        .unwrap_or_default();
+    let locked = entry
+        .attrs
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("pwdAccountLockedTime"));
+    let mut mods = vec![
+        Mod::Add("objectClass".to_owned(), HashSet::from([ACCOUNT_CLASS.to_owned()])),
+        Mod::Add(attribute.to_owned(), HashSet::from([value.clone()])),
+    ];
+    // Older values can no longer change any answer: the latest wins.
+    if !older.is_empty() {
+        mods.push(Mod::Delete(attribute.to_owned(), older));
+    }
+    if action == Action::Reactivate && locked {
+        mods.push(Mod::Delete("pwdAccountLockedTime".to_owned(), HashSet::new()));
+    }
+    let done = ldap
+        .with_controls(permissive())
+        .modify(&entry.dn, mods)
+        .await
+        .map_err(|e| AdminError::Unreachable(e.to_string()))?;
+    match done.rc {
+        0 => {}
+        50 => {
+            return Err(AdminError::NotAllowed {
+                person: person.dn.clone(),
+                action: action.verb(),
+                user: user.to_owned(),
+            })
+        }
+        rc => return Err(AdminError::Other(format!("the directory refused (rc={rc} {})", done.text))),
+    }
+    // The directory's stamp on this change tells how far our clock is.
+    let stamped = ldap
+        .search(&entry.dn, Scope::Base, "(objectClass=*)", vec!["entryCSN"])
+        .await
+        .ok()
+        .and_then(|r| r.success().ok())
+        .and_then(|(entries, _)| entries.into_iter().next())
+        .map(SearchEntry::construct)
+        .and_then(|e| e.attrs.get("entryCSN").and_then(|v| v.first().cloned()))
+        .and_then(|csn| encoding::parse_csn_time(&csn).ok());
+    if let Some(server_time) = stamped {
+        let skew = if now > server_time {
+            server_time.until(now)
+        } else {
+            now.until(server_time)
+        };
+        if now > server_time.saturating_add(directory.max_clock_skew) {
+            let undo = vec![Mod::Delete(attribute.to_owned(), HashSet::from([value]))];
+            let _ = ldap.with_controls(permissive()).modify(&entry.dn, undo).await;
+            return Err(AdminError::ClockSkew { skew });
+        }
+    }
+    Ok((entry.dn, action == Action::Reactivate && locked))
+}
+
+fn permissive() -> Vec<RawControl> {
+    vec![RawControl {
+        ctype: PERMISSIVE_MODIFY.to_owned(),
+        crit: false,
+        val: None,
+    }]
+}

@@ -1,0 +1,88 @@
+//! Connecting and binding to the directory: TLS verified by default, plain
+//! LDAP only where the configuration allows it (checked before start).
+
+use crate::settings::{BindWith, Settings};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a connection could not be used. Never holds a secret.
+#[derive(Debug)]
+pub enum ConnError {
+    Connect(String),
+    Bind(String),
+    Tls(String),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnError::Connect(why) => write!(f, "cannot connect: {why}"),
+            ConnError::Bind(why) => write!(f, "the bind was refused: {why}"),
+            ConnError::Tls(why) => write!(f, "TLS cannot be set up: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnError {}
+
+/// The TLS client configuration for `tls_ca_file`: only that CA is trusted.
+/// Without one, ldap3 trusts the system's roots.
+pub fn tls_config(ca_file: Option<&Path>) -> Result<Option<Arc<rustls::ClientConfig>>, ConnError> {
+    let Some(path) = ca_file else {
+        return Ok(None);
+    };
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| ConnError::Tls(format!("{}: {e}", path.display())))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| ConnError::Tls(format!("{}: {e}", path.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| ConnError::Tls(format!("{}: {e}", path.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(ConnError::Tls(format!(
+            "{} holds no certificate",
+            path.display()
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Arc::new(config)))
+}
+
+/// Connects to `uri` and binds as the host: returns the handle, its
+/// connection driven in the background.
+pub async fn connect(
+    settings: &Settings,
+    uri: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    bind: &BindWith,
+) -> Result<Ldap, ConnError> {
+    let mut conn_settings = LdapConnSettings::new()
+        .set_conn_timeout(settings.timeout)
+        .set_starttls(settings.starttls && uri.starts_with("ldap://"));
+    if let Some(config) = tls {
+        conn_settings = conn_settings.set_config(config);
+    }
+    let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, uri)
+        .await
+        .map_err(|e| ConnError::Connect(e.to_string()))?;
+    ldap3::drive!(conn);
+    let result = match bind {
+        BindWith::Simple { dn, password } => ldap.simple_bind(dn, password.as_str()).await,
+        BindWith::External => ldap.sasl_external_bind().await,
+    };
+    result
+        .and_then(|r| r.success())
+        .map_err(|e| ConnError::Bind(e.to_string()))?;
+    Ok(ldap)
+}

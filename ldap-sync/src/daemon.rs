@@ -1,0 +1,962 @@
+//! The daemon's loop: one RFC 4533 refreshAndPersist session on the
+//! employees' base, whose changes are merged into local state through the
+//! core's merge, and the pushes of what this host recorded and the
+//! directory lacks.
+//!
+//! Nothing is lost across crashes or outages: local state is the durable
+//! record (the PAM module writes it, never waiting on us), every push is
+//! computed by comparing it with the directory, and the cookie is saved
+//! only after what it covers has been merged durably. A replay adds
+//! values already there, which the permissive-modify control makes a
+//! no-op.
+
+use crate::conn::{self, ConnError};
+use crate::encoding;
+use crate::files::{self, SeenLocks, Status};
+use crate::log;
+use crate::model::{self, HostRecord, LockKind, Push, UserEntry};
+use crate::settings::{BindWith, Settings};
+use crate::view::{RawEntry, Seen, View, RECORD_CLASS, SYNC_ATTRIBUTES};
+use deadbolt_core::store::{Loaded, Pending};
+use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
+use ldap3::controls::{
+    Control, ControlType, EntryState, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest,
+    SyncState,
+};
+use ldap3::{Ldap, Mod, ResultEntry, Scope, SearchEntry};
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Permissive modify (LDAP_SERVER_PERMISSIVE_MODIFY_OID): adding a value
+/// already there or deleting one already gone succeeds, so a replay of a
+/// push changes nothing and fails nothing. OpenLDAP implements it.
+const PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
+
+/// The sync cookie no longer resumes: RFC 4533's e-syncRefreshRequired.
+const SYNC_REFRESH_REQUIRED: u32 = 4096;
+
+/// How many users a full comparison pushes between two looks at the
+/// stream, so that a large scan does not hold inbound changes back.
+const SCAN_BATCH: usize = 256;
+
+/// Counters for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub locks: AtomicU64,
+    pub failures_pushed: AtomicU64,
+    pub failures_received: AtomicU64,
+    pub reactivations: AtomicU64,
+    pub pending_records: AtomicU64,
+    /// Milliseconds from the directory's stamp on a change to its merge here.
+    pub sync_lag_ms: AtomicU64,
+    pub connected: AtomicU64,
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "# HELP deadbolt_locks_total Locks reached or learnt from the directory.\n\
+             # TYPE deadbolt_locks_total counter\n\
+             deadbolt_locks_total {}\n\
+             # HELP deadbolt_failures_pushed_total Failures this host wrote to the directory.\n\
+             # TYPE deadbolt_failures_pushed_total counter\n\
+             deadbolt_failures_pushed_total {}\n\
+             # HELP deadbolt_failures_received_total Failures of other hosts merged here.\n\
+             # TYPE deadbolt_failures_received_total counter\n\
+             deadbolt_failures_received_total {}\n\
+             # HELP deadbolt_reactivations_total Reactivations learnt from the directory.\n\
+             # TYPE deadbolt_reactivations_total counter\n\
+             deadbolt_reactivations_total {}\n\
+             # HELP deadbolt_pending_records Records the directory still lacks.\n\
+             # TYPE deadbolt_pending_records gauge\n\
+             deadbolt_pending_records {}\n\
+             # HELP deadbolt_sync_lag_seconds Delay of the latest change applied.\n\
+             # TYPE deadbolt_sync_lag_seconds gauge\n\
+             deadbolt_sync_lag_seconds {:.3}\n\
+             # HELP deadbolt_connected 1 while a sync session is up.\n\
+             # TYPE deadbolt_connected gauge\n\
+             deadbolt_connected {}\n",
+            get(&self.locks),
+            get(&self.failures_pushed),
+            get(&self.failures_received),
+            get(&self.reactivations),
+            get(&self.pending_records),
+            get(&self.sync_lag_ms) as f64 / 1000.0,
+            get(&self.connected),
+        )
+    }
+}
+
+/// What the stream's reader hands the loop.
+enum Inbound {
+    Entry(Box<SearchEntry>, Option<SyncState>),
+    Info(SyncInfo),
+    /// The search ended: its result code and SyncDone cookie.
+    Done(u32, String, Option<Vec<u8>>),
+    Failed(String),
+}
+
+/// Why a session ended.
+enum Ended {
+    Shutdown,
+    Lost(String),
+}
+
+pub struct Daemon {
+    settings: Arc<Settings>,
+    bind: BindWith,
+    store: StateStore,
+    view: View,
+    seen_locks: SeenLocks,
+    cookie: Option<Vec<u8>>,
+    status: Status,
+    metrics: Arc<Metrics>,
+    /// Users noted as changed, or whose push failed, still to push.
+    dirty: HashSet<UserName>,
+    /// Users known to have no entry under the base.
+    absent: HashSet<UserName>,
+    /// Logged once: the directory has no ppolicy overlay.
+    no_ppolicy: bool,
+    skew_exceeded: bool,
+    /// Directory-side skips already logged, so a bad value is logged once.
+    logged_skips: HashSet<String>,
+}
+
+impl Daemon {
+    pub fn new(settings: Settings, bind: BindWith, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let store = StateStore::open_or_create(&settings.state_dir)
+            .map_err(|e| format!("the state directory cannot be used: {e}"))?;
+        store
+            .enable_change_feed()
+            .map_err(|e| format!("the change feed cannot be set up: {e}"))?;
+        files::ensure_dir(&settings.sync_dir)?;
+        let cookie = files::read(&settings.sync_dir, files::COOKIE)
+            .map_err(|e| format!("the saved cookie cannot be read: {e}"))?;
+        let seen_locks = match files::read(&settings.sync_dir, files::LOCKS)
+            .map_err(|e| format!("{}: {e}", files::LOCKS))?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} does not decode: {e}", files::LOCKS))?,
+            None => SeenLocks::default(),
+        };
+        let status = Status {
+            pid: std::process::id(),
+            host: settings.host.clone(),
+            ..Status::default()
+        };
+        Ok(Daemon {
+            settings: Arc::new(settings),
+            bind,
+            store,
+            view: View::default(),
+            seen_locks,
+            cookie,
+            status,
+            metrics,
+            dirty: HashSet::new(),
+            absent: HashSet::new(),
+            no_ppolicy: false,
+            skew_exceeded: false,
+            logged_skips: HashSet::new(),
+        })
+    }
+
+    /// Runs until `shutdown` turns true: sessions with the servers in turn,
+    /// with backoff and jitter between rounds.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let (changes_tx, mut changes) = mpsc::channel(1);
+        crate::watch::spawn(self.store.changed_dir(), changes_tx);
+        let tls = match conn::tls_config(self.settings.tls_ca_file.as_deref()) {
+            Ok(tls) => tls,
+            Err(e) => {
+                log::error(&e.to_string());
+                return;
+            }
+        };
+        let mut failures_in_a_row = 0u32;
+        loop {
+            let uris = self.settings.uris.clone();
+            for uri in &uris {
+                if *shutdown.borrow() {
+                    return;
+                }
+                self.status.server = Some(uri.clone());
+                match conn::connect(&self.settings, uri, tls.clone(), &self.bind).await {
+                    Ok(ldap) => {
+                        failures_in_a_row = 0;
+                        log::notice(&format!("connected to {uri}"));
+                        match self.session(ldap, uri, &mut shutdown, &mut changes).await {
+                            Ended::Shutdown => {
+                                self.write_status();
+                                return;
+                            }
+                            Ended::Lost(why) => {
+                                log::warning(&format!("the session with {uri} ended: {why}"));
+                                self.status.last_error = Some(why);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        log::warning(&format!("{uri}: {e}"));
+                        self.status.last_error = Some(e.to_string());
+                        if matches!(e, ConnError::Tls(_)) {
+                            log::error("TLS is not set up correctly: fix tls_ca_file");
+                        }
+                    }
+                }
+                self.set_connected(false);
+                self.note_pending();
+                self.write_status();
+            }
+            failures_in_a_row = failures_in_a_row.saturating_add(1);
+            let pause = backoff(failures_in_a_row);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    fn set_connected(&mut self, up: bool) {
+        self.status.connected = up;
+        self.metrics.connected.store(u64::from(up), Ordering::Relaxed);
+    }
+
+    async fn session(
+        &mut self,
+        ldap: Ldap,
+        uri: &str,
+        shutdown: &mut watch::Receiver<bool>,
+        changes: &mut mpsc::Receiver<()>,
+    ) -> Ended {
+        let (tx, mut inbound) = mpsc::channel(1024);
+        let reader = tokio::spawn(read_stream(
+            ldap.clone(),
+            self.settings.clone(),
+            self.cookie.clone(),
+            tx,
+        ));
+        self.set_connected(true);
+        self.status.server = Some(uri.to_owned());
+        self.status.last_error = None;
+        self.status.refreshed = false;
+        self.write_status();
+        let mut ldap = ldap;
+        let mut scan = tokio::time::interval(self.settings.full_scan_every);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut scan_queue: Vec<UserName> = Vec::new();
+        let ended = loop {
+            // A full comparison runs in batches, between looks at the stream.
+            let batch_ready = self.status.refreshed && !scan_queue.is_empty();
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break Ended::Shutdown,
+                message = inbound.recv() => match message {
+                    None => break Ended::Lost("the sync stream closed".into()),
+                    Some(message) => {
+                        if let Some(end) = self.inbound(message, &mut scan_queue) {
+                            break end;
+                        }
+                        // Whatever the stream had ready is taken in before
+                        // pushing, so a push sees the latest picture.
+                        while let Ok(more) = inbound.try_recv() {
+                            if let Some(end) = self.inbound(more, &mut scan_queue) {
+                                reader.abort();
+                                return end;
+                            }
+                        }
+                        if self.status.refreshed {
+                            if let Err(why) = self.push_dirty(&mut ldap).await {
+                                break Ended::Lost(why);
+                            }
+                        }
+                    }
+                },
+                Some(()) = changes.recv() => {
+                    self.take_changed();
+                    if self.status.refreshed {
+                        if let Err(why) = self.push_dirty(&mut ldap).await {
+                            break Ended::Lost(why);
+                        }
+                    }
+                }
+                _ = scan.tick() => {
+                    if self.status.refreshed {
+                        scan_queue = self.all_users();
+                    }
+                }
+                _ = tick.tick() => {
+                    self.take_changed();
+                    if self.status.refreshed {
+                        if let Err(why) = self.push_dirty(&mut ldap).await {
+                            break Ended::Lost(why);
+                        }
+                    }
+                    self.note_pending();
+                    self.write_status();
+                }
+                _ = std::future::ready(()), if batch_ready => {
+                    let split = scan_queue.len().saturating_sub(SCAN_BATCH);
+                    for user in scan_queue.split_off(split) {
+                        self.dirty.insert(user);
+                    }
+                    if let Err(why) = self.push_dirty(&mut ldap).await {
+                        break Ended::Lost(why);
+                    }
+                    if scan_queue.is_empty() {
+                        self.note_pending();
+                    }
+                }
+            }
+        };
+        reader.abort();
+        let _ = ldap.unbind().await;
+        ended
+    }
+
+    fn all_users(&self) -> Vec<UserName> {
+        match self.store.users() {
+            Ok(users) => users,
+            Err(e) => {
+                log::error(&format!("the state directory cannot be listed: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn take_changed(&mut self) {
+        match self.store.take_changed() {
+            Ok(users) => self.dirty.extend(users),
+            Err(e) => log::error(&format!("the change feed cannot be read: {e}")),
+        }
+    }
+
+    /// Takes one message of the stream in; `Some` ends the session.
+    fn inbound(&mut self, message: Inbound, scan_queue: &mut Vec<UserName>) -> Option<Ended> {
+        match message {
+            Inbound::Entry(entry, state) => {
+                let cookie = state.as_ref().and_then(|s| s.cookie.clone());
+                match state.as_ref().map(|s| &s.state) {
+                    Some(EntryState::Delete) => {
+                        if let Some(user) = state.as_ref().and_then(|s| self.view.delete(&s.entry_uuid)) {
+                            self.absent.remove(&user);
+                        }
+                    }
+                    _ => self.take_entry(*entry, state.map(|s| s.entry_uuid)),
+                }
+                if let Some(cookie) = cookie {
+                    self.save_cookie(cookie);
+                }
+            }
+            Inbound::Info(info) => {
+                let (cookie, done) = match info {
+                    SyncInfo::NewCookie(c) => (Some(c), false),
+                    SyncInfo::RefreshDelete { cookie, refresh_done }
+                    | SyncInfo::RefreshPresent { cookie, refresh_done } => (cookie, refresh_done),
+                    SyncInfo::SyncIdSet { cookie, sync_uuids, refresh_deletes } => {
+                        if refresh_deletes {
+                            for uuid in sync_uuids {
+                                self.view.delete(&uuid);
+                            }
+                        }
+                        (cookie, false)
+                    }
+                };
+                if let Some(cookie) = cookie {
+                    self.save_cookie(cookie);
+                }
+                if done && !self.status.refreshed {
+                    self.status.refreshed = true;
+                    log::info(&format!(
+                        "the directory is loaded ({} employee entries seen); changes now arrive as they are made",
+                        self.view.len()
+                    ));
+                    *scan_queue = self.all_users();
+                    self.write_status();
+                }
+            }
+            Inbound::Done(code, text, cookie) => {
+                if let Some(cookie) = cookie {
+                    self.save_cookie(cookie);
+                }
+                if code == SYNC_REFRESH_REQUIRED {
+                    log::notice("the saved cookie no longer resumes: reloading from the directory");
+                    self.cookie = None;
+                    let _ = std::fs::remove_file(self.settings.sync_dir.join(files::COOKIE));
+                }
+                return Some(Ended::Lost(format!("the sync search ended (rc={code}: {text})")));
+            }
+            Inbound::Failed(why) => return Some(Ended::Lost(why)),
+        }
+        None
+    }
+
+    fn save_cookie(&mut self, cookie: Vec<u8>) {
+        if self.cookie.as_ref() == Some(&cookie) {
+            return;
+        }
+        match files::replace(&self.settings.sync_dir, files::COOKIE, &cookie, 0o600) {
+            Ok(()) => self.cookie = Some(cookie),
+            Err(e) => log::error(&format!("the sync cookie cannot be saved: {e}")),
+        }
+    }
+
+    fn take_entry(&mut self, entry: SearchEntry, uuid: Option<Vec<u8>>) {
+        let raw = RawEntry {
+            dn: entry.dn,
+            attrs: entry
+                .attrs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        };
+        let changed_at = raw
+            .first("entryCSN")
+            .and_then(|csn| encoding::parse_csn_time(csn).ok());
+        let ours = raw.first("deadboltHost").is_some_and(|h| h.eq_ignore_ascii_case(&self.settings.host))
+            && raw
+                .values("objectClass")
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(RECORD_CLASS));
+        match self
+            .view
+            .upsert(&raw, uuid, &self.settings.user_attribute, changed_at)
+        {
+            Seen::Ignored(why) => {
+                if self.logged_skips.insert(format!("{}\0{why}", raw.dn)) {
+                    log::warning(&format!("skipped {}: {why}", raw.dn));
+                }
+            }
+            Seen::User(user) => {
+                self.absent.remove(&user);
+                let now = Timestamp::now();
+                if let Some(at) = changed_at {
+                    let lag = at.until(now).as_millis();
+                    self.metrics
+                        .sync_lag_ms
+                        .store(u64::try_from(lag).unwrap_or(u64::MAX), Ordering::Relaxed);
+                    self.status.last_change_applied = Some(at.to_rfc3339());
+                    if ours {
+                        self.note_skew(now, at);
+                    }
+                }
+                self.merge_from_directory(&user, now);
+            }
+        }
+    }
+
+    /// The skew of this host's clock, as the directory's stamp on the
+    /// latest version of this host's own record shows it (the stamp was
+    /// made within a round trip of our write, which is when it arrives).
+    fn note_skew(&mut self, now: Timestamp, stamped: Timestamp) {
+        let skew_ms = (now.as_micros() - stamped.as_micros()) / 1000;
+        self.status.clock_skew_ms = Some(skew_ms);
+        let limit = i64::try_from(self.settings.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
+        let exceeded = skew_ms.abs() > limit;
+        if exceeded != self.skew_exceeded {
+            if exceeded {
+                log::error(&format!(
+                    "this host's clock is {} ms off the directory's, more than max_clock_skew: \
+                     its records are no longer pushed until the clock is fixed",
+                    skew_ms
+                ));
+            } else {
+                log::notice("the clock skew is back within max_clock_skew: pushing again");
+            }
+        }
+        self.skew_exceeded = exceeded;
+        self.status.skew_exceeded = exceeded;
+    }
+
+    /// Merges what the directory says of `user` into local state, through
+    /// the core's merge; only what local state lacks is written.
+    fn merge_from_directory(&mut self, user: &UserName, now: Timestamp) {
+        let Some(entry) = self.view.entry(user).cloned() else {
+            return;
+        };
+        let empty = Default::default();
+        let records = self.view.records(user).unwrap_or(&empty);
+        let (mut delta, skipped) =
+            model::directory_state(&entry, records, self.settings.max_clock_skew);
+        for skip in skipped {
+            let line = format!(
+                "{}: a value of {}{} was skipped: {}",
+                entry.dn,
+                skip.attribute,
+                skip.host.map(|h| format!(" (host {h})")).unwrap_or_default(),
+                skip.why
+            );
+            if self.logged_skips.insert(line.clone()) {
+                log::warning(&line);
+            }
+        }
+        let local = match self.store.load_counting(user, Pending::Settled, now) {
+            Ok(Loaded::Present(state)) => state,
+            Ok(Loaded::Absent) => UserState::default(),
+            Ok(Loaded::Corrupt(why)) => {
+                log::error(&format!("{user}: local state is unusable ({why}); not merged"));
+                return;
+            }
+            Err(e) => {
+                log::error(&format!("{user}: local state cannot be read: {e}"));
+                return;
+            }
+        };
+        let changed_at = entry.changed_at.unwrap_or(now);
+        let mut known = local.clone();
+        known.merge(&delta);
+        let seen = self.seen_locks.users.get(user.as_str()).cloned();
+        match (&entry.locked_time, seen) {
+            (Some(value), seen) => {
+                if seen.as_deref() != Some(value.as_str()) {
+                    if let LockKind::Foreign(at) = model::classify_lock(value, &known, changed_at) {
+                        log::notice(&format!("{user}: locked in the directory (pwdAccountLockedTime)"));
+                        delta.merge(&model::foreign_lock(at, changed_at));
+                        self.metrics.locks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.remember_lock(user, Some(value.clone()));
+                }
+            }
+            (None, Some(_)) => {
+                log::notice(&format!(
+                    "{user}: pwdAccountLockedTime was deleted in the directory: reactivated"
+                ));
+                delta.merge(&model::lock_deleted(changed_at));
+                self.remember_lock(user, None);
+            }
+            (None, None) => {}
+        }
+        let mut merged = local.clone();
+        merged.merge(&delta);
+        if merged == local {
+            return;
+        }
+        let new_failures = merged.failures.len().saturating_sub(local.failures.len());
+        self.metrics
+            .failures_received
+            .fetch_add(new_failures as u64, Ordering::Relaxed);
+        if merged.last_reactivation > local.last_reactivation {
+            self.metrics.reactivations.fetch_add(1, Ordering::Relaxed);
+        }
+        let policy = self.settings.policy(user);
+        let was = policy.evaluate(&local, now);
+        let is = policy.evaluate(&merged, now);
+        if is.failure_locked && !was.failure_locked {
+            log::notice(&format!("{user}: locked by failures seen across the fleet"));
+            self.metrics.locks.fetch_add(1, Ordering::Relaxed);
+        }
+        if was.locked && !is.locked {
+            log::notice(&format!("{user}: unlocked by a change in the directory"));
+        }
+        if let Err(e) = self.store.merge_in(user, &delta, now, true) {
+            log::error(&format!("{user}: the directory's state cannot be merged: {e}"));
+        }
+    }
+
+    fn remember_lock(&mut self, user: &UserName, value: Option<String>) {
+        match value {
+            Some(v) => self.seen_locks.users.insert(user.as_str().to_owned(), v),
+            None => self.seen_locks.users.remove(user.as_str()),
+        };
+        let bytes = serde_json::to_vec(&self.seen_locks).unwrap_or_default();
+        if let Err(e) = files::replace(&self.settings.sync_dir, files::LOCKS, &bytes, 0o600) {
+            log::error(&format!("{}: {e}", files::LOCKS));
+        }
+    }
+
+    /// Pushes every dirty user; a user whose push fails stays dirty.
+    async fn push_dirty(&mut self, ldap: &mut Ldap) -> Result<(), String> {
+        if self.skew_exceeded {
+            return Ok(());
+        }
+        let users: Vec<UserName> = self.dirty.drain().collect();
+        let mut failed = Vec::new();
+        let mut lost = None;
+        for user in users {
+            if lost.is_some() {
+                failed.push(user);
+                continue;
+            }
+            match self.push_user(ldap, &user).await {
+                Ok(()) => {}
+                Err(PushError::Connection(why)) => {
+                    lost = Some(why);
+                    failed.push(user);
+                }
+                Err(PushError::Refused(why)) => {
+                    log::error(&format!("{user}: the directory refused this host's records: {why}"));
+                    failed.push(user);
+                }
+            }
+        }
+        self.dirty.extend(failed);
+        match lost {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    fn plan(&self, user: &UserName, entry: &UserEntry, now: Timestamp) -> Option<Push> {
+        let local = match self.store.load_counting(user, Pending::Settled, now) {
+            Ok(Loaded::Present(state)) => state,
+            _ => return None,
+        };
+        let records = self.view.records(user);
+        let me = self.settings.host.to_ascii_lowercase();
+        let mine = records.and_then(|r| r.get(&me));
+        let others_login = records.and_then(|r| {
+            r.iter()
+                .filter(|(host, _)| **host != me)
+                .flat_map(|(_, rec)| rec.logins.iter())
+                .filter_map(|v| encoding::parse_time_value(v).ok())
+                .max()
+        });
+        let policy = self.settings.policy(user);
+        Some(model::plan_push(
+            &self.settings.host,
+            &local,
+            entry,
+            mine,
+            others_login,
+            &policy,
+            now,
+        ))
+    }
+
+    async fn push_user(&mut self, ldap: &mut Ldap, user: &UserName) -> Result<(), PushError> {
+        if self.absent.contains(user) {
+            return Ok(());
+        }
+        if self.view.entry(user).is_none() && !self.fetch_user(ldap, user).await? {
+            self.absent.insert(user.clone());
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        let Some(entry) = self.view.entry(user).cloned() else {
+            return Ok(());
+        };
+        let Some(mut push) = self.plan(user, &entry, now) else {
+            return Ok(());
+        };
+        if push.is_empty() {
+            return Ok(());
+        }
+        if self.no_ppolicy {
+            push.lock = None;
+        }
+        let record_dn = format!(
+            "deadboltHost={},{}",
+            ldap3::dn_escape(&self.settings.host),
+            entry.dn
+        );
+        if !push.record_is_unchanged() {
+            let result = if push.create_record {
+                let mut attrs: Vec<(String, HashSet<String>)> = vec![
+                    ("objectClass".into(), HashSet::from([RECORD_CLASS.to_owned()])),
+                    ("deadboltHost".into(), HashSet::from([self.settings.host.clone()])),
+                ];
+                if !push.add_failures.is_empty() {
+                    attrs.push(("deadboltFailure".into(), push.add_failures.iter().cloned().collect()));
+                }
+                if !push.add_logins.is_empty() {
+                    attrs.push(("deadboltLogin".into(), push.add_logins.iter().cloned().collect()));
+                }
+                ldap.add(&record_dn, attrs).await
+            } else {
+                let mods = record_mods(&push);
+                ldap.with_controls(permissive()).modify(&record_dn, mods).await
+            };
+            match result {
+                Ok(r) if r.rc == 0 => {}
+                // Created meanwhile (or by our previous run): modify instead.
+                Ok(r) if r.rc == 68 && push.create_record => {
+                    let mods = record_mods(&push);
+                    check(ldap.with_controls(permissive()).modify(&record_dn, mods).await)?;
+                }
+                other => check(other)?,
+            }
+            let me = self.settings.host.to_ascii_lowercase();
+            let before = self
+                .view
+                .records(user)
+                .and_then(|r| r.get(&me))
+                .cloned()
+                .unwrap_or_else(|| HostRecord {
+                    host: self.settings.host.clone(),
+                    ..HostRecord::default()
+                });
+            self.view.set_record(user, model::applied(&before, &push));
+            self.metrics
+                .failures_pushed
+                .fetch_add(push.add_failures.len() as u64, Ordering::Relaxed);
+        }
+        if push.add_class || push.lock.is_some() {
+            let mut mods: Vec<Mod<String>> = Vec::new();
+            if push.add_class {
+                mods.push(Mod::Add(
+                    "objectClass".into(),
+                    HashSet::from([crate::view::ACCOUNT_CLASS.to_owned()]),
+                ));
+            }
+            if let Some(lock) = &push.lock {
+                mods.push(Mod::Add("pwdAccountLockedTime".into(), HashSet::from([lock.clone()])));
+            }
+            let result = ldap.with_controls(permissive()).modify(&entry.dn, mods).await;
+            match result {
+                Ok(r) if r.rc == 0 => {
+                    if let Some(lock) = &push.lock {
+                        log::notice(&format!("{user}: locked; pwdAccountLockedTime set in the directory"));
+                        self.remember_lock(user, Some(lock.clone()));
+                        self.metrics.locks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                // No ppolicy schema: say so once, and keep the class alone.
+                Ok(r) if push.lock.is_some() && (r.rc == 17 || r.rc == 21 || r.rc == 65) => {
+                    if !self.no_ppolicy {
+                        log::warning(
+                            "the directory has no ppolicy (pwdAccountLockedTime is not known): \
+                             locks are kept by deadbolt alone, LDAP binds are not refused",
+                        );
+                    }
+                    self.no_ppolicy = true;
+                    if push.add_class {
+                        let mods = vec![Mod::Add(
+                            "objectClass".to_owned(),
+                            HashSet::from([crate::view::ACCOUNT_CLASS.to_owned()]),
+                        )];
+                        check(ldap.with_controls(permissive()).modify(&entry.dn, mods).await)?;
+                    }
+                }
+                other => check(other)?,
+            }
+            if let Some(e) = self.view.entry_mut(user) {
+                e.has_class = true;
+                if push.lock.is_some() && !self.no_ppolicy {
+                    e.locked_time = push.lock.clone();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `user`'s entry and its host records into the view: what a
+    /// resumed session did not send because it did not change.
+    async fn fetch_user(&mut self, ldap: &mut Ldap, user: &UserName) -> Result<bool, PushError> {
+        let filter = format!(
+            "({}={})",
+            self.settings.user_attribute,
+            ldap3::ldap_escape(user.as_str())
+        );
+        let attrs = sync_attributes(&self.settings);
+        let found = ldap
+            .search(&self.settings.base_dn, Scope::Subtree, &filter, attrs.clone())
+            .await
+            .map_err(|e| PushError::Connection(e.to_string()))?;
+        let (entries, _) = found.success().map_err(|e| PushError::Refused(e.to_string()))?;
+        let Some(entry) = entries.into_iter().next() else {
+            return Ok(false);
+        };
+        let entry = SearchEntry::construct(entry);
+        let dn = entry.dn.clone();
+        self.take_entry(entry, None);
+        let children = ldap
+            .search(&dn, Scope::OneLevel, &format!("(objectClass={RECORD_CLASS})"), attrs)
+            .await
+            .map_err(|e| PushError::Connection(e.to_string()))?;
+        if let Ok((records, _)) = children.success() {
+            for record in records {
+                self.take_entry(SearchEntry::construct(record), None);
+            }
+        }
+        Ok(self.view.entry(user).is_some())
+    }
+
+    /// Counts what is still to push, for the status and the metrics.
+    fn note_pending(&mut self) {
+        let now = Timestamp::now();
+        let mut users = 0;
+        let mut records = 0;
+        let mut oldest: Option<Timestamp> = None;
+        for user in self.all_users() {
+            let empty = UserEntry::default();
+            let entry = self.view.entry(&user).cloned();
+            if entry.is_none() && (self.absent.contains(&user) || self.status.refreshed) {
+                // Not an employee of the directory: nothing to push.
+                if self.absent.contains(&user) {
+                    continue;
+                }
+            }
+            let Some(push) = self.plan(&user, entry.as_ref().unwrap_or(&empty), now) else {
+                continue;
+            };
+            if push.pending() > 0 {
+                users += 1;
+                records += push.pending();
+                let first = push
+                    .add_failures
+                    .iter()
+                    .chain(push.add_logins.iter())
+                    .filter_map(|v| encoding::parse_time(v.split(' ').next().unwrap_or("")).ok())
+                    .min();
+                oldest = match (oldest, first) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        self.status.pending_users = users;
+        self.status.pending_records = records;
+        self.status.oldest_pending = oldest.map(Timestamp::to_rfc3339);
+        self.metrics
+            .pending_records
+            .store(records as u64, Ordering::Relaxed);
+    }
+
+    fn write_status(&mut self) {
+        self.status.entries_known = self.view.len();
+        self.status.updated_at = Timestamp::now().to_rfc3339();
+        let bytes = serde_json::to_vec_pretty(&self.status).unwrap_or_default();
+        if let Err(e) = files::replace(&self.settings.sync_dir, files::STATUS, &bytes, 0o644) {
+            log::error(&format!("the status file cannot be written: {e}"));
+        }
+    }
+}
+
+enum PushError {
+    Connection(String),
+    Refused(String),
+}
+
+fn check(result: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), PushError> {
+    match result {
+        Err(e) => Err(PushError::Connection(e.to_string())),
+        Ok(r) if r.rc == 0 => Ok(()),
+        Ok(r) => Err(PushError::Refused(format!("rc={} {}", r.rc, r.text))),
+    }
+}
+
+fn permissive() -> Vec<RawControl> {
+    vec![RawControl {
+        ctype: PERMISSIVE_MODIFY.to_owned(),
+        crit: false,
+        val: None,
+    }]
+}
+
+fn record_mods(push: &Push) -> Vec<Mod<String>> {
+    let mut mods = Vec::new();
+    let set = |v: &Vec<String>| v.iter().cloned().collect::<HashSet<_>>();
+    if !push.add_failures.is_empty() {
+        mods.push(Mod::Add("deadboltFailure".into(), set(&push.add_failures)));
+    }
+    if !push.delete_failures.is_empty() {
+        mods.push(Mod::Delete("deadboltFailure".into(), set(&push.delete_failures)));
+    }
+    if !push.add_logins.is_empty() {
+        mods.push(Mod::Add("deadboltLogin".into(), set(&push.add_logins)));
+    }
+    if !push.delete_logins.is_empty() {
+        mods.push(Mod::Delete("deadboltLogin".into(), set(&push.delete_logins)));
+    }
+    mods
+}
+
+fn sync_attributes(settings: &Settings) -> Vec<String> {
+    let mut attrs: Vec<String> = SYNC_ATTRIBUTES.iter().map(|s| (*s).to_owned()).collect();
+    attrs.push(settings.user_attribute.clone());
+    attrs
+}
+
+/// Exponential backoff from 1 s to 60 s, with up to a quarter of jitter so
+/// that a fleet does not reconnect in step after a server restart.
+pub fn backoff(failures_in_a_row: u32) -> Duration {
+    let base = Duration::from_secs(1u64 << failures_in_a_row.min(6).saturating_sub(1)).min(Duration::from_secs(60));
+    let nanos = Instant::now().elapsed().subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761)
+        ^ Timestamp::now().as_micros() as u32;
+    let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
+    base + jitter
+}
+
+/// Reads the sync stream and hands its messages over. The control parsers
+/// of ldap3 panic on malformed input: a panic is contained here and ends
+/// the session, never the daemon.
+async fn read_stream(
+    mut ldap: Ldap,
+    settings: Arc<Settings>,
+    cookie: Option<Vec<u8>>,
+    tx: mpsc::Sender<Inbound>,
+) {
+    let request = SyncRequest {
+        mode: RefreshMode::RefreshAndPersist,
+        cookie,
+        reload_hint: false,
+    };
+    let attrs = sync_attributes(&settings);
+    let filter = format!(
+        "(|({}=*)(objectClass={RECORD_CLASS}))",
+        settings.user_attribute
+    );
+    let stream = ldap
+        .with_controls(request)
+        .streaming_search(&settings.base_dn, Scope::Subtree, &filter, attrs)
+        .await;
+    let mut stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Inbound::Failed(format!("the sync search cannot start: {e}"))).await;
+            return;
+        }
+    };
+    loop {
+        let next = match stream.next().await {
+            Ok(next) => next,
+            Err(e) => {
+                let _ = tx.send(Inbound::Failed(format!("the sync stream failed: {e}"))).await;
+                return;
+            }
+        };
+        let Some(entry) = next else { break };
+        let message = std::panic::catch_unwind(AssertUnwindSafe(|| parse_message(entry)));
+        let message = match message {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(_) => Inbound::Failed("a malformed sync message arrived".into()),
+        };
+        let failed = matches!(message, Inbound::Failed(_));
+        if tx.send(message).await.is_err() || failed {
+            return;
+        }
+    }
+    let result = stream.finish().await;
+    let cookie = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        result
+            .ctrls
+            .iter()
+            .find(|c| matches!(c.0, Some(ControlType::SyncDone)))
+            .and_then(|c| c.1.parse::<SyncDone>().cookie)
+    }))
+    .unwrap_or(None);
+    let _ = tx.send(Inbound::Done(result.rc, result.text, cookie)).await;
+}
+
+fn parse_message(entry: ResultEntry) -> Option<Inbound> {
+    if entry.is_intermediate() {
+        return Some(Inbound::Info(ldap3::controls::parse_syncinfo(entry)));
+    }
+    if entry.is_ref() {
+        return None;
+    }
+    let state = entry
+        .1
+        .iter()
+        .find(|Control(kind, _)| matches!(kind, Some(ControlType::SyncState)))
+        .map(|Control(_, raw)| raw.parse::<SyncState>());
+    let parsed = SearchEntry::construct(entry);
+    Some(Inbound::Entry(Box::new(parsed), state))
+}

@@ -1,0 +1,195 @@
+//! Hosts of a fleet for the tests: a [`PamEnv`] (its own state directory
+//! and PAM service) whose configuration points at a test directory, and
+//! the real `deadbolt-syncd` running for it.
+
+use crate::slapd::{wait_until, Directory};
+use crate::PamEnv;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+/// How long a test waits for something to cross the fleet before failing.
+/// Loopback delivery takes milliseconds; the margin is for a loaded CI box.
+pub const PROPAGATION: Duration = Duration::from_secs(20);
+
+/// The built sync daemon.
+pub fn syncd_path() -> PathBuf {
+    crate::built_path("deadbolt-syncd")
+}
+
+/// A host: its name, its PAM environment and its directory identity.
+pub struct FleetHost {
+    pub name: String,
+    pub env: PamEnv,
+    pub bind_dn: String,
+}
+
+/// The `[host]`, `[directory]` and `[sync]` sections for `name`, bound as
+/// `bind_dn` with the password in `password_file`, to `uris` in order.
+pub fn fleet_toml(name: &str, uris: &[String], base_dn: &str, bind_dn: &str, password_file: &Path) -> String {
+    let uris: Vec<String> = uris.iter().map(|u| crate::toml_string(u)).collect();
+    format!(
+        "[host]\nname = {}\n\n[directory]\nuri = [{}]\nbase_dn = {}\nbind_dn = {}\nbind_password_file = {}\n",
+        crate::toml_string(name),
+        uris.join(", "),
+        crate::toml_string(base_dn),
+        crate::toml_string(bind_dn),
+        crate::toml_string(&password_file.display().to_string()),
+    )
+}
+
+impl FleetHost {
+    /// A host named `name` on `directory`, with the users of `users` (name,
+    /// password) known to its NSS, and `extra` TOML added to its config.
+    pub fn new(directory: &Directory, name: &str, users: &[(&str, &str)], extra: &str) -> Self {
+        Self::on(directory, &[directory.uri()], name, users, extra)
+    }
+
+    /// As [`FleetHost::new`], with the servers to try in order.
+    pub fn on(directory: &Directory, uris: &[String], name: &str, users: &[(&str, &str)], extra: &str) -> Self {
+        let host = directory.add_host(name);
+        let mut builder = PamEnv::builder();
+        for (user, password) in users {
+            builder = builder.user(user, password);
+        }
+        let toml = fleet_toml(name, uris, &directory.people_dn(), &host.dn, &host.password_file);
+        let env = builder.toml(&format!("{toml}{extra}")).build();
+        FleetHost {
+            name: name.to_owned(),
+            env,
+            bind_dn: host.dn,
+        }
+    }
+
+    pub fn sync_dir(&self) -> PathBuf {
+        self.env.state_dir().join(".sync")
+    }
+
+    pub fn start_syncd(&self) -> Syncd {
+        Syncd::start(self.env.config_path(), &self.sync_dir(), &self.env.root().join(format!("syncd-{}.log", self.name)))
+    }
+
+    pub fn locked(&self, user: &str) -> bool {
+        self.env.is_locked(user)
+    }
+
+    /// Waits until `user`'s lock on this host is `locked`.
+    pub fn wait_locked(&self, user: &str, locked: bool, why: &str) {
+        wait_until(
+            &format!("{why}: {user} {} on {}", if locked { "locked" } else { "unlocked" }, self.name),
+            PROPAGATION,
+            || (self.env.is_locked(user) == locked).then_some(()),
+        );
+    }
+}
+
+/// A running `deadbolt-syncd`, stopped (SIGKILL) when dropped.
+pub struct Syncd {
+    child: Option<Child>,
+    config: PathBuf,
+    sync_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Syncd {
+    pub fn start(config: &Path, sync_dir: &Path, log: &Path) -> Syncd {
+        let mut syncd = Syncd {
+            child: None,
+            config: config.to_owned(),
+            sync_dir: sync_dir.to_owned(),
+            log: log.to_owned(),
+        };
+        syncd.spawn();
+        syncd
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the daemon's log");
+        let child = Command::new(syncd_path())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--verbose")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start deadbolt-syncd");
+        self.child = Some(child);
+    }
+
+    /// The daemon's status file, parsed, once it exists.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let text = fs::read_to_string(self.sync_dir.join("status.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Waits until the daemon has loaded the directory and is connected.
+    pub fn wait_ready(&mut self) {
+        let log = self.log.clone();
+        let mut seen_exit = None;
+        wait_until("deadbolt-syncd connected and loaded", PROPAGATION, || {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    seen_exit = Some(status);
+                    panic!(
+                        "deadbolt-syncd exited ({status}):\n{}",
+                        fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+            let status = self.status()?;
+            (status["connected"] == true && status["refreshed"] == true).then_some(())
+        });
+        let _ = seen_exit;
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL: the crash case.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the daemon runs");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        child.wait().expect("wait for deadbolt-syncd")
+    }
+
+    /// Starts it again with the same files.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Syncd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Writes `secret` to a new 0600 file in `dir` and returns its path.
+pub fn secret_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, secret).expect("write the secret file");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 0600");
+    path
+}
