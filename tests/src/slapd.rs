@@ -107,6 +107,17 @@ struct Peer {
     mode: Replication,
 }
 
+/// Everything [`Directory::configure`] needs.
+struct Setup {
+    opts: DirectoryOptions,
+    peer: Option<Peer>,
+    /// deadbolt.ldif in the initial cn=config, and constraint.ldif loaded.
+    deadbolt_schema: bool,
+    /// The ldap port, when the peer's config already names it.
+    port: Option<u16>,
+    admin_password: String,
+}
+
 /// A host's directory identity, made by [`Directory::add_host`].
 #[derive(Debug, Clone)]
 pub struct Host {
@@ -202,23 +213,46 @@ impl Directory {
 
     /// A directory with `opts`.
     pub fn start_with(opts: DirectoryOptions) -> Directory {
-        let dir = Directory::configure(opts, None, &random_secret());
+        let dir = Directory::configure(Setup {
+            opts,
+            peer: None,
+            deadbolt_schema: true,
+            port: None,
+            admin_password: random_secret(),
+        });
         dir.add_base_entries();
         dir
     }
 
-    /// Writes the configuration, starts slapd and loads the ACL; adds no
-    /// entries (a replica gets them from its peer).
-    fn configure(opts: DirectoryOptions, peer: Option<Peer>, admin_password: &str) -> Directory {
-        Directory::configure_on(opts, peer, admin_password, None)
+    /// A directory as a site has it before installing deadbolt: the base
+    /// entries, ppolicy, but neither deadbolt's schema nor its ACL nor its
+    /// constraints (load them with [`Directory::config_modify`]).
+    pub fn start_without_deadbolt_schema() -> Directory {
+        let dir = Directory::configure(Setup {
+            opts: DirectoryOptions {
+                acl: false,
+                ..DirectoryOptions::default()
+            },
+            peer: None,
+            deadbolt_schema: false,
+            port: None,
+            admin_password: random_secret(),
+        });
+        dir.add_base_entries();
+        dir
     }
 
-    fn configure_on(
-        opts: DirectoryOptions,
-        peer: Option<Peer>,
-        admin_password: &str,
-        port: Option<u16>,
-    ) -> Directory {
+    /// Writes the configuration, starts slapd, loads the constraints and
+    /// the ACL; adds no entries (a replica gets them from its peer).
+    fn configure(setup: Setup) -> Directory {
+        let Setup {
+            opts,
+            peer,
+            deadbolt_schema,
+            port,
+            admin_password,
+        } = setup;
+        let admin_password = admin_password.as_str();
         let root = tempfile::Builder::new()
             .prefix("deadbolt-slapd.")
             .tempdir()
@@ -231,7 +265,13 @@ impl Directory {
         for sub in ["slapd.d", "db", "accesslog"] {
             fs::create_dir(root.path().join(sub)).expect("make a slapd directory");
         }
-        let ldif = config_ldif(root.path(), opts, peer.as_ref(), admin_password);
+        let ldif = config_ldif(
+            root.path(),
+            opts,
+            peer.as_ref(),
+            deadbolt_schema,
+            admin_password,
+        );
         let config = root.path().join("config.ldif");
         fs::write(&config, ldif).expect("write config.ldif");
         run_checked(
@@ -257,8 +297,11 @@ impl Directory {
             next_id: AtomicU32::new(10_000),
         };
         dir.spawn();
+        if deadbolt_schema {
+            dir.load_config_file(&constraint_ldif_path());
+        }
         if opts.acl {
-            dir.load_acl();
+            dir.load_config_file(&acl_ldif_path());
         }
         dir
     }
@@ -331,16 +374,37 @@ impl Directory {
         fs::read_to_string(self.root.path().join("slapd.log")).unwrap_or_default()
     }
 
-    fn load_acl(&self) {
-        let acl = fs::read_to_string(acl_ldif_path()).expect("read packaging/ldap/acl.ldif");
-        let out = self
-            .run_ldap_output(
-                "ldapmodify",
-                &["-Y", "EXTERNAL", "-H", &self.ldapi_uri(), "-Q"],
-                Some(&acl),
-            )
-            .0;
-        assert!(out.is_ok(), "loading acl.ldif failed:\n{}", out.stderr);
+    fn load_config_file(&self, path: &Path) {
+        let ldif =
+            fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        if let Err(e) = self.config_modify(&ldif) {
+            panic!("loading {} failed:\n{e}", path.display());
+        }
+    }
+
+    /// `ldapmodify -Y EXTERNAL -H ldapi://...` as the test's own user, who
+    /// manages cn=config (as root does on a Debian install): how a site
+    /// loads deadbolt's LDIF files. Records need a `changetype`.
+    pub fn config_modify(&self, ldif: &str) -> Result<(), String> {
+        self.run_ldap_output(
+            "ldapmodify",
+            &["-Y", "EXTERNAL", "-H", &self.ldapi_uri(), "-Q"],
+            Some(ldif),
+        )
+        .0
+        .into_result()
+    }
+
+    /// `ldapadd -Y EXTERNAL -H ldapi://...`: [`Directory::config_modify`]
+    /// for records without a `changetype` (such as deadbolt.ldif).
+    pub fn config_add(&self, ldif: &str) -> Result<(), String> {
+        self.run_ldap_output(
+            "ldapmodify",
+            &["-a", "-Y", "EXTERNAL", "-H", &self.ldapi_uri(), "-Q"],
+            Some(ldif),
+        )
+        .0
+        .into_result()
     }
 
     fn add_base_entries(&self) {
@@ -707,26 +771,21 @@ pub fn provider_pair(mode: Replication) -> (Directory, Directory) {
     let port_a = allocate_port();
     let port_b = allocate_port();
     let opts = DirectoryOptions::default();
-    let a = Directory::configure_on(
-        opts,
-        Some(Peer {
-            server_id: 1,
-            other_port: port_b,
-            mode,
-        }),
-        &password,
-        Some(port_a),
-    );
-    let b = Directory::configure_on(
-        opts,
-        Some(Peer {
-            server_id: 2,
-            other_port: port_a,
-            mode,
-        }),
-        &password,
-        Some(port_b),
-    );
+    let side = |server_id, port, other_port| {
+        Directory::configure(Setup {
+            opts,
+            peer: Some(Peer {
+                server_id,
+                other_port,
+                mode,
+            }),
+            deadbolt_schema: true,
+            port: Some(port),
+            admin_password: password.clone(),
+        })
+    };
+    let a = side(1, port_a, port_b);
+    let b = side(2, port_b, port_a);
     a.add_base_entries();
     wait_until(
         "the base entries to replicate to the second provider",
@@ -771,6 +830,11 @@ pub fn schema_conf_path() -> PathBuf {
     crate::workspace_dir().join("packaging/ldap/deadbolt.schema")
 }
 
+/// `packaging/ldap/constraint.ldif`.
+pub fn constraint_ldif_path() -> PathBuf {
+    crate::workspace_dir().join("packaging/ldap/constraint.ldif")
+}
+
 /// `packaging/ldap/acl.ldif`.
 pub fn acl_ldif_path() -> PathBuf {
     crate::workspace_dir().join("packaging/ldap/acl.ldif")
@@ -781,6 +845,7 @@ fn config_ldif(
     root: &Path,
     opts: DirectoryOptions,
     peer: Option<&Peer>,
+    deadbolt_schema: bool,
     admin_password: &str,
 ) -> String {
     let delta = peer.is_some_and(|p| p.mode == Replication::Delta);
@@ -821,9 +886,12 @@ fn config_ldif(
         push(text.trim_end());
         push("");
     }
-    let ours = fs::read_to_string(schema_ldif_path()).expect("read packaging/ldap/deadbolt.ldif");
-    push(ours.trim_end());
-    push("");
+    if deadbolt_schema {
+        let ours =
+            fs::read_to_string(schema_ldif_path()).expect("read packaging/ldap/deadbolt.ldif");
+        push(ours.trim_end());
+        push("");
+    }
     push("dn: olcDatabase={-1}frontend,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\n");
     // The test's own user manages cn=config over ldapi, as root does on a
     // Debian install.
