@@ -4,8 +4,10 @@
 //! `slapadd -n0` (Debian's modules and schemas, deadbolt's schema from
 //! `packaging/ldap/deadbolt.ldif`), starts `slapd` as a child process on a
 //! loopback port and on an ldapi socket in that directory, adds the base
-//! entries and, unless told otherwise, loads `packaging/ldap/acl.ldif` with
-//! `ldapmodify -Y EXTERNAL` as a site would. The employees' database
+//! entries, and loads `packaging/ldap/constraint.ldif` and (unless told
+//! otherwise) `packaging/ldap/acl.ldif` with `ldapmodify -Y EXTERNAL` as a
+//! site would. The test's own user manages cn=config over ldapi
+//! ([`Directory::config_modify`]). The employees' database
 //! (`dc=example,dc=com`) has the syncprov and ppolicy overlays; the default
 //! policy locks an account after three failed binds until an administrator
 //! deletes `pwdAccountLockedTime`.
@@ -23,6 +25,8 @@
 //!
 //! Every password the harness handles reaches the LDAP tools through a 0600
 //! file (`-y`), never a command line, and is stored as an argon2id hash.
+//! Ports come from a counter shared by every test process (below the
+//! kernel's ephemeral range), so tests may run in parallel.
 //! [`provider_pair`] makes two such servers replicate each other
 //! (multi-provider syncrepl, plain or delta).
 //!
@@ -33,7 +37,7 @@ use deadbolt_core::password::HashParams;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -118,8 +122,9 @@ struct Setup {
     admin_password: String,
 }
 
-/// A host's directory identity, made by [`Directory::add_host`].
-#[derive(Debug, Clone)]
+/// A host's directory identity, made by [`Directory::add_host`]. Its Debug
+/// output leaves the password out.
+#[derive(Clone)]
 pub struct Host {
     /// The host's name (the `cn` of its identity).
     pub name: String,
@@ -128,6 +133,16 @@ pub struct Host {
     /// A 0600 file holding exactly the password (no newline), as a bind
     /// secret file would.
     pub password_file: PathBuf,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host")
+            .field("name", &self.name)
+            .field("dn", &self.dn)
+            .field("password_file", &self.password_file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An entry as `ldapsearch` returned it.
@@ -191,10 +206,9 @@ struct TlsFiles {
     other_ca: PathBuf,
 }
 
-/// A running slapd owned by the test: see the module documentation.
-#[derive(Debug)]
+/// A running slapd owned by the test: see the module documentation. Its
+/// Debug output leaves the rootdn's password out.
 pub struct Directory {
-    // Declared first so it is dropped last: the files outlive the process.
     child: Option<Child>,
     root: tempfile::TempDir,
     port: u16,
@@ -203,6 +217,17 @@ pub struct Directory {
     admin_password_file: PathBuf,
     tls: Option<TlsFiles>,
     next_id: AtomicU32,
+}
+
+impl fmt::Debug for Directory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Directory")
+            .field("dir", &self.root.path())
+            .field("port", &self.port)
+            .field("tls_port", &self.tls_port)
+            .field("pid", &self.child.as_ref().map(Child::id))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Directory {
@@ -745,8 +770,23 @@ impl Directory {
 }
 
 impl Drop for Directory {
+    /// SIGTERM, and SIGKILL if slapd is still there after a moment: with a
+    /// live syncrepl session slapd waits out its consumer's timeout before
+    /// it exits, and the data is thrown away here anyway. [`Directory::stop`]
+    /// always waits for a clean exit.
     fn drop(&mut self) {
-        self.stop();
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let started = Instant::now();
+            while matches!(child.try_wait(), Ok(None)) {
+                if started.elapsed() > Duration::from_millis(300) {
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = child.wait();
+        }
     }
 }
 
@@ -786,7 +826,20 @@ pub fn provider_pair(mode: Replication) -> (Directory, Directory) {
     };
     let a = side(1, port_a, port_b);
     let b = side(2, port_b, port_a);
+    // A consumer whose provider lacks the suffix entry fails and waits out
+    // its retry interval: the base entries go on the first provider, the
+    // second copies them, and only then does the first consume from it.
     a.add_base_entries();
+    let consume = |dir: &Directory, server_id, other_port| {
+        let peer = Peer {
+            server_id,
+            other_port,
+            mode,
+        };
+        dir.config_modify(&syncrepl_ldif(&peer, &password))
+            .unwrap_or_else(|e| panic!("starting replication failed: {e}"));
+    };
+    consume(&b, 2, port_a);
     wait_until(
         "the base entries to replicate to the second provider",
         STARTUP_DEADLINE,
@@ -799,6 +852,24 @@ pub fn provider_pair(mode: Replication) -> (Directory, Directory) {
             )
             .first()
             .map(|_| ())
+        },
+    );
+    consume(&a, 1, port_b);
+    // And the other way, so that a test may write on either side at once.
+    let marker = "replication is running both ways";
+    b.modify(
+        ADMIN_DN,
+        &password,
+        &format!("dn: {SUFFIX}\nchangetype: modify\nreplace: description\ndescription: {marker}\n"),
+    )
+    .unwrap_or_else(|e| panic!("writing on the second provider failed: {e}"));
+    wait_until(
+        "a change on the second provider to reach the first",
+        STARTUP_DEADLINE,
+        || {
+            a.entry(SUFFIX, &["description"])
+                .filter(|e| e.has("description", marker))
+                .map(|_| ())
         },
     );
     (a, b)
@@ -909,22 +980,6 @@ fn config_ldif(
     for index in ["objectClass eq", "uid eq", "entryCSN eq", "entryUUID eq"] {
         push(&format!("olcDbIndex: {index}"));
     }
-    if let Some(peer) = peer {
-        let mut line = format!(
-            "olcSyncrepl: {{0}}rid=001 provider=ldap://127.0.0.1:{}/ bindmethod=simple \
-             binddn=\"{ADMIN_DN}\" credentials=\"{admin_password}\" searchbase=\"{SUFFIX}\" \
-             type=refreshAndPersist retry=\"1 +\" timeout=3 network-timeout=3",
-            peer.other_port
-        );
-        if delta {
-            line.push_str(
-                " logbase=\"cn=accesslog\" \
-                 logfilter=\"(&(objectClass=auditWriteObject)(reqResult=0))\" syncdata=accesslog",
-            );
-        }
-        push(&line);
-        push("olcMultiProvider: TRUE");
-    }
     push("");
     push(
         "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n\
@@ -965,6 +1020,28 @@ fn config_ldif(
         );
     }
     l
+}
+
+/// The change that makes a server a consumer of its peer, applied once both
+/// servers listen: a syncrepl in the initial config would find its peer
+/// absent and wait out its retry interval.
+fn syncrepl_ldif(peer: &Peer, admin_password: &str) -> String {
+    let mut line = format!(
+        "olcSyncrepl: {{0}}rid=001 provider=ldap://127.0.0.1:{}/ bindmethod=simple \
+         binddn=\"{ADMIN_DN}\" credentials=\"{admin_password}\" searchbase=\"{SUFFIX}\" \
+         type=refreshAndPersist retry=\"1 +\" timeout=1 network-timeout=1",
+        peer.other_port
+    );
+    if peer.mode == Replication::Delta {
+        line.push_str(
+            " logbase=\"cn=accesslog\" \
+             logfilter=\"(&(objectClass=auditWriteObject)(reqResult=0))\" syncdata=accesslog",
+        );
+    }
+    format!(
+        "dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nadd: olcSyncrepl\n{line}\n-\n\
+         replace: olcMultiProvider\nolcMultiProvider: TRUE\n"
+    )
 }
 
 /// The identity slapd gives this process on ldapi with SASL EXTERNAL.
