@@ -627,6 +627,25 @@ impl Directory {
             .0
     }
 
+    /// `ldapmodrdn -r` of `dn` to `new_rdn` (under `new_superior` when
+    /// given), bound as `bind_dn` (anonymous when empty).
+    pub fn try_rename(
+        &self,
+        bind_dn: &str,
+        password: &str,
+        dn: &str,
+        new_rdn: &str,
+        new_superior: Option<&str>,
+    ) -> LdapResult {
+        let mut args = vec!["-r"];
+        if let Some(sup) = new_superior {
+            args.extend_from_slice(&["-s", sup]);
+        }
+        args.extend_from_slice(&[dn, new_rdn]);
+        self.bound_output("ldapmodrdn", bind_dn, password, &args, None)
+            .0
+    }
+
     /// A simple bind as `dn`, nothing else (`ldapwhoami`).
     pub fn try_bind(&self, dn: &str, password: &str) -> LdapResult {
         self.bound_output("ldapwhoami", dn, password, &[], None).0

@@ -39,6 +39,7 @@ const TABLE: &[(&str, Op, [bool; 8])] = &[
     ("create A's record", Op::CreateRecordA(""), [Y, N, N, Y, N, N, N, N]),
     ("create A's record carrying a userPassword", Op::CreateRecordA(PLANTED), [Y, N, N, N, N, N, N, N]),
     ("delete A's record", Op::DeleteRecordA, [Y, N, N, Y, N, N, N, N]),
+    ("rename A's record to host B's name", Op::RenameRecordAToB, [Y, N, N, N, N, N, N, N]),
     ("add deadboltReactivated", Op::Value(Alice, "add", "deadboltReactivated", NEW_TIME), [Y, Y, N, N, N, N, N, N]),
     ("delete a deadboltReactivated value", Op::Value(Alice, "delete", "deadboltReactivated", REACTIVATED), [Y, N, N, N, N, N, N, N]),
     ("add deadboltDisabled", Op::Value(Alice, "add", "deadboltDisabled", NEW_TIME), [Y, N, N, N, N, N, N, N]),
@@ -99,6 +100,8 @@ enum Op {
     /// Adding host A's record under alice, with these extra LDIF lines.
     CreateRecordA(&'static str),
     DeleteRecordA,
+    /// Renaming host A's record to `deadboltHost=host-b` (B has none yet).
+    RenameRecordAToB,
     /// Reading one attribute of the target: allowed when the value comes back.
     Read(Target, &'static str),
     /// Replacing alice's userPassword.
@@ -112,6 +115,7 @@ impl Op {
             Op::Value(Alice, "delete", "pwdAccountLockedTime", _) => Prep::Locked,
             Op::Value(Alice, "add", "objectClass", "deadboltAccount") => Prep::NoAccountClass,
             Op::CreateRecordA(_) => Prep::NoRecordA,
+            Op::RenameRecordAToB => Prep::NoRecordB,
             _ => Prep::Base,
         }
     }
@@ -128,6 +132,8 @@ enum Prep {
     Locked,
     /// Base without host A's record.
     NoRecordA,
+    /// Base without host B's record.
+    NoRecordB,
     /// alice without the deadboltAccount class (nor its attributes).
     NoAccountClass,
 }
@@ -189,11 +195,13 @@ impl World {
     fn reset(&self, prep: Prep) {
         let root = (self.dir.admin_dn(), self.dir.admin_password());
         for record in [&self.record_a, &self.record_b] {
-            if self.exists(record) {
-                self.dir
-                    .delete(root.0, root.1, record)
-                    .unwrap_or_else(|e| panic!("deleting {record}: {e}"));
-            }
+            let deleted = self.dir.try_delete(root.0, root.1, record);
+            // 32: noSuchObject, the row before deleted or renamed it.
+            assert!(
+                matches!(deleted.code, 0 | 32),
+                "deleting {record}: {}",
+                deleted.stderr
+            );
         }
         let lock = match prep {
             Prep::Locked => format!("pwdAccountLockedTime: {LOCKED}\n"),
@@ -217,8 +225,9 @@ impl World {
             self.alice, self.alice_password_hash
         ));
         for (record, host) in [(&self.record_a, "host-a"), (&self.record_b, "host-b")] {
-            if matches!(prep, Prep::NoRecordA) && host == "host-a" {
-                continue;
+            match (prep, host) {
+                (Prep::NoRecordA, "host-a") | (Prep::NoRecordB, "host-b") => continue,
+                _ => {}
             }
             self.dir
                 .add(
@@ -262,6 +271,12 @@ impl World {
                 return Ok(self.dir.try_add(dn, pw, &ldif).code);
             }
             Op::DeleteRecordA => return Ok(self.dir.try_delete(dn, pw, &self.record_a).code),
+            Op::RenameRecordAToB => {
+                let renamed =
+                    self.dir
+                        .try_rename(dn, pw, &self.record_a, "deadboltHost=host-b", None);
+                return Ok(renamed.code);
+            }
             Op::Read(target, attr) => {
                 return Err(self.dir.search_as(
                     dn,
@@ -283,6 +298,7 @@ impl World {
             Op::Value(target, _, attr, value) => !self.has(self.dn(target), attr, value),
             Op::CreateRecordA(_) => self.exists(&self.record_a),
             Op::DeleteRecordA => !self.exists(&self.record_a),
+            Op::RenameRecordAToB => self.exists(&self.record_b) && !self.exists(&self.record_a),
             Op::ReplacePassword => self
                 .entry(&self.alice, "userPassword")
                 .is_some_and(|e| e.first("userPassword") != Some(&self.alice_password_hash)),
