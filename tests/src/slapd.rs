@@ -30,8 +30,9 @@
 //! [`provider_pair`] makes two such servers replicate each other
 //! (multi-provider syncrepl, plain or delta).
 //!
-//! Dropping a [`Directory`] stops its slapd (SIGTERM, then waits for it) and
-//! removes the temporary directory.
+//! Dropping a [`Directory`] stops its slapd (SIGTERM, SIGKILL if it lingers)
+//! and removes the temporary directory; [`Directory::stop`] waits for a
+//! clean exit.
 
 use deadbolt_core::password::HashParams;
 use nix::sys::signal::{kill, Signal};
@@ -308,8 +309,7 @@ impl Directory {
                 .arg(&config),
             "slapadd -n0 (the configuration)",
         );
-        // The config holds the replication credentials: only the LDIF the
-        // server reads back stays, in the 0700 temporary directory.
+        // slapadd's input; slapd reads slapd.d.
         let _ = fs::remove_file(&config);
         let mut dir = Directory {
             child: None,
@@ -823,8 +823,10 @@ impl Drop for TempFile {
 /// Two providers of `dc=example,dc=com` in multi-provider replication
 /// (olcServerID 1 and 2, olcMultiProvider, each a syncrepl consumer of the
 /// other as the rootdn; `Delta` adds an accesslog database to each), both
-/// with the schema, the example ACL and ppolicy. The base entries are added
-/// on the first; returns once they are visible on the second.
+/// with the schema, the constraints, the example ACL and ppolicy. The base
+/// entries are added on the first; returns once they are on the second and
+/// a change made on the second (a `description` on the suffix entry) is on
+/// the first, so replication runs both ways.
 pub fn provider_pair(mode: Replication) -> (Directory, Directory) {
     let password = random_secret();
     let port_a = allocate_port();
