@@ -1,7 +1,7 @@
 //! The throwaway slapd of tests/src/slapd.rs does what other tests rely on:
 //! TLS with its own CA (and not with another), a stop and restart that keep
 //! the port and the data, and two providers replicating each other, plain
-//! and delta, in both directions.
+//! and delta, in both directions, ppolicy's lock included.
 
 use deadbolt_tests::slapd::{
     dn_escape, filter_escape, provider_pair, wait_until, Directory, DirectoryOptions, Replication,
@@ -150,4 +150,52 @@ fn a_provider_back_from_an_outage_catches_up() {
         REPLICATION_DEADLINE,
         || b.entry(&alice, &["1.1"]).map(|_| ()),
     );
+}
+
+/// ppolicy's own writes after failed binds (ITS#8927 reports trouble
+/// between them and delta-syncrepl): three bad binds on the first provider
+/// lock the account on the second, and a deletion of the lock on the second
+/// unlocks it on the first.
+fn a_ppolicy_lock_and_its_removal_replicate(mode: Replication) {
+    let (a, b) = provider_pair(mode);
+    let alice = a.add_employee("alice", "right-password", None);
+    wait_until("alice on the second provider", REPLICATION_DEADLINE, || {
+        b.entry(&alice, &["1.1"]).map(|_| ())
+    });
+    for _ in 0..3 {
+        assert_eq!(a.try_bind(&alice, "wrong").code, 49);
+    }
+    let locked = |dir: &Directory| {
+        dir.entry(&alice, &["pwdAccountLockedTime"])
+            .is_some_and(|e| e.first("pwdAccountLockedTime").is_some())
+    };
+    assert!(locked(&a), "ppolicy locked alice on the first provider");
+    wait_until(
+        "the lock on the second provider",
+        REPLICATION_DEADLINE,
+        || locked(&b).then_some(()),
+    );
+    assert_eq!(b.try_bind(&alice, "right-password").code, 49);
+    b.modify(
+        b.admin_dn(),
+        b.admin_password(),
+        &format!("dn: {alice}\nchangetype: modify\ndelete: pwdAccountLockedTime\n"),
+    )
+    .expect("unlock on the second provider");
+    wait_until(
+        "the unlock on the first provider",
+        REPLICATION_DEADLINE,
+        || (!locked(&a)).then_some(()),
+    );
+    assert!(a.try_bind(&alice, "right-password").is_ok());
+}
+
+#[test]
+fn a_ppolicy_lock_and_its_removal_replicate_plain() {
+    a_ppolicy_lock_and_its_removal_replicate(Replication::Plain);
+}
+
+#[test]
+fn a_ppolicy_lock_and_its_removal_replicate_delta() {
+    a_ppolicy_lock_and_its_removal_replicate(Replication::Delta);
 }
