@@ -47,6 +47,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+pub mod slapd;
+
 /// The PAM service name the harness configures.
 pub const SERVICE: &str = "deadbolt-test";
 
