@@ -47,6 +47,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+pub mod fleet;
 pub mod slapd;
 
 /// The PAM service name the harness configures.
