@@ -115,7 +115,8 @@ fn a_lock_ppolicy_sets_or_one_set_by_hand_refuses_on_every_host() {
     let dn = f.directory.people_dn();
     // Three failed LDAP binds: ppolicy (pwdMaxFailure 3) locks bob itself.
     for _ in 0..3 {
-        let _ = f.directory.modify(&format!("uid=bob,{dn}"), "not-his-password", "");
+        let bind = f.directory.try_bind(&f.directory.employee_dn("bob"), "not-his-password");
+        assert!(!bind.is_ok(), "a wrong password bound");
     }
     wait_until("ppolicy locks bob", PROPAGATION, || pw_locked_time(&f.directory, "bob"));
     f.a.wait_locked("bob", true, "ppolicy's own lock");
@@ -284,12 +285,17 @@ fn a_host_whose_clock_runs_an_hour_fast_cannot_lock_or_unlock_anyone_elsewhere()
         sb.log_text().contains("more than max_clock_skew").then_some(())
     });
     assert!(f.b.locked("hank"), "a reactivation from a fast clock unlocked");
-    assert_eq!(f.b.env.status_json("hank")["failures"], 3, "the fast host's failures were counted");
+    let state = f.b.env.load_state("hank").expect("hank's state");
+    assert_eq!(
+        state.failures.iter().filter(|x| x.host == "fast").count(),
+        0,
+        "the fast host's failures were merged"
+    );
 }
 
 #[test]
 fn user_names_full_of_filter_and_dn_metacharacters_sync() {
-    let names = ["o'brien(x)", "a*b", "c\\d", "e,f=g+h", "i;j<k>", "#l m"];
+    let names = ["o'brien(x)", "a*b", "c\\d", "e=f\"g", "i;j<k>", "#l m"];
     let f = fleet_of(&names);
     let mut sa = f.a.start_syncd();
     let mut sb = f.b.start_syncd();
