@@ -85,6 +85,17 @@ impl FleetHost {
     }
 }
 
+impl FleetHost {
+    /// Waits until this host counts `n` failures of `user`.
+    pub fn wait_locked_count(&self, user: &str, n: u64) {
+        wait_until(
+            &format!("{n} failures of {user} on {}", self.name),
+            PROPAGATION,
+            || (self.env.failures(user) == n).then_some(()),
+        );
+    }
+}
+
 /// A running `deadbolt-syncd`, stopped (SIGKILL) when dropped.
 pub struct Syncd {
     child: Option<Child>,
