@@ -1,7 +1,9 @@
 //! deadbolt's configuration: `/etc/deadbolt/deadbolt.toml` and the PAM module
 //! arguments that override it: lockout after failed logins (`[lockout]`), the
-//! password policy (`[password]`), and per-group variations of both
-//! (`[[policy]]`).
+//! password policy (`[password]`), per-group variations of both
+//! (`[[policy]]`), and for a fleet, the host's name (`[host]`), the
+//! directory it keeps in step with (`[directory]`) and the sync daemon's
+//! own settings (`[sync]`).
 //!
 //! The PAM module, `deadboltctl` and the sync daemon all read the file through
 //! [`Config::load`], so one file means the same thing to every program. Every
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod directory;
 mod duration;
 mod error;
 mod file;
@@ -22,6 +25,12 @@ mod password;
 mod trust;
 
 pub use args::{split_module_args, ArgError, ModuleArgs};
+pub use directory::{
+    check_secret_file, check_secret_file_owned_by, open_secret_file_owned_by, Bind,
+    DirectorySettings, HostSettings, LdapUri, Scheme, SyncSettings, DEFAULT_DIRECTORY_TIMEOUT,
+    DEFAULT_FULL_SCAN_EVERY, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_USER_ATTRIBUTE, FALLBACK_HOST_NAME,
+    MAX_ATTRIBUTE_BYTES, MAX_DN_BYTES, MAX_HOST_NAME, MAX_URIS, MAX_URI_BYTES, SYNC_SUBDIR,
+};
 pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
 pub use password::{
@@ -66,6 +75,12 @@ pub struct Config {
     pub password: PasswordSettings,
     /// `[state]`: where the per-user state lives.
     pub state: StateSettings,
+    /// `[host]`: how this host names itself in failures and the directory.
+    pub host: HostSettings,
+    /// `[directory]`; `None`: no directory, deadbolt runs alone on the host.
+    pub directory: Option<DirectorySettings>,
+    /// `[sync]`: the sync daemon's own settings.
+    pub sync: SyncSettings,
     /// `[[policy]]`, in file order: the first that matches a user applies.
     pub policies: Vec<Policy>,
     /// Lockout settings given as module arguments. Kept apart from `lockout`
@@ -86,6 +101,9 @@ impl Default for Config {
             lockout: LockoutSettings::default(),
             password: PasswordSettings::default(),
             state: StateSettings::default(),
+            host: HostSettings::default(),
+            directory: None,
+            sync: SyncSettings::default(),
             policies: Vec::new(),
             overrides: LockoutOverrides::default(),
             password_overrides: PasswordOverrides::default(),
@@ -368,7 +386,8 @@ impl Config {
     }
 
     /// Parses configuration text; `origin` names it in errors (a path, or a
-    /// label like `<stdin>`).
+    /// label like `<stdin>`). Without `[host] name`, the machine's hostname
+    /// is read now.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         if text.len() as u64 > MAX_CONFIG_SIZE {
             return Err(too_large(origin));

@@ -104,7 +104,7 @@ impl fmt::Display for Untrusted {
 impl std::error::Error for Untrusted {}
 
 /// An I/O error as the C library words it, without Rust's "(os error N)".
-fn os_message(err: &io::Error) -> String {
+pub(crate) fn os_message(err: &io::Error) -> String {
     let text = err.to_string();
     match text.find(" (os error ") {
         Some(at) if err.raw_os_error().is_some() => text[..at].to_owned(),
