@@ -108,6 +108,7 @@ enum Ended {
     Lost(String),
 }
 
+#[derive(Debug)]
 pub struct Daemon {
     settings: Arc<Settings>,
     bind: BindWith,

@@ -20,6 +20,7 @@ pub fn syncd_path() -> PathBuf {
 }
 
 /// A host: its name, its PAM environment and its directory identity.
+#[derive(Debug)]
 pub struct FleetHost {
     pub name: String,
     pub env: PamEnv,
@@ -97,6 +98,7 @@ impl FleetHost {
 }
 
 /// A running `deadbolt-syncd`, stopped (SIGKILL) when dropped.
+#[derive(Debug)]
 pub struct Syncd {
     child: Option<Child>,
     config: PathBuf,
