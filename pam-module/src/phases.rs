@@ -110,6 +110,9 @@ struct Subject {
     /// Root or a member of `admin_group`, without `even_deny_root`: failures
     /// are counted and logged but never lock.
     exempt: bool,
+    /// `[host] name`: the host a failure recorded here names, the same
+    /// name the sync daemon pushes this host's records under.
+    host: String,
 }
 
 impl Subject {
@@ -211,6 +214,7 @@ pub fn decide(request: &Request) -> Verdict {
         account,
         policy,
         exempt,
+        host: clean(&config.host.name),
     };
     let store_dir = config.state.dir.as_path();
     match request.phase {
@@ -241,6 +245,7 @@ fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict 
             },
             policy: config.effective_lockout(|_| false),
             exempt: false,
+            host: clean(&config.host.name),
         };
         let dir = config.state.dir.as_path();
         return match request.phase {
@@ -410,7 +415,7 @@ fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
         );
     }
     let recorded = StateStore::open_or_create(dir)
-        .and_then(|store| store.begin_attempt(&subject.name, &new_failure(request)));
+        .and_then(|store| store.begin_attempt(&subject.name, &new_failure(request, subject)));
     match recorded {
         Ok(id) => Verdict {
             attempt: Some(id),
@@ -453,7 +458,7 @@ fn note_timed_unlock(
 }
 
 /// The failure this request would be, with where it came from.
-fn new_failure(request: &Request) -> Failure {
+fn new_failure(request: &Request, subject: &Subject) -> Failure {
     let source = if request.rhost.is_empty() {
         request.tty
     } else {
@@ -461,18 +466,11 @@ fn new_failure(request: &Request) -> Failure {
     };
     Failure {
         time: request.now,
-        host: hostname(),
+        host: subject.host.clone(),
         source: clean(source),
         service: clean(request.service),
         pid: std::process::id(),
     }
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .map(|h| clean(&h.to_string_lossy()))
-        .unwrap_or_default()
 }
 
 /// After a wrong password. The attempt preauth recorded becomes a failure
@@ -525,7 +523,7 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
             return failed;
         }
     };
-    let failure = new_failure(request);
+    let failure = new_failure(request, subject);
     let mut before_state = after_state.clone();
     match own {
         Some(id) => before_state.failures.retain(|f| !id.recorded(f)),

@@ -19,6 +19,12 @@ pub fn syncd_path() -> PathBuf {
     crate::built_path("deadbolt-syncd")
 }
 
+/// `[lockout]` keys and their TOML values.
+pub type Lockout<'a> = &'a [(&'a str, &'a str)];
+
+/// Locked after 3 failures until reactivated: what the seed product does.
+pub const UNTIL_REACTIVATED: Lockout<'static> = &[("deny", "3"), ("unlock_after", "\"never\"")];
+
 /// A host: its name, its PAM environment and its directory identity.
 #[derive(Debug)]
 pub struct FleetHost {
@@ -43,24 +49,40 @@ pub fn fleet_toml(name: &str, uris: &[String], base_dn: &str, bind_dn: &str, pas
 
 impl FleetHost {
     /// A host named `name` on `directory`, with the users of `users` (name,
-    /// password) known to its NSS, and `extra` TOML added to its config.
-    pub fn new(directory: &Directory, name: &str, users: &[(&str, &str)], extra: &str) -> Self {
-        Self::on(directory, &[directory.uri()], name, users, extra)
+    /// password) known to its NSS, and the `[lockout]` keys of `lockout`
+    /// (values in TOML).
+    pub fn new(directory: &Directory, name: &str, users: &[(&str, &str)], lockout: Lockout) -> Self {
+        Self::on(directory, &[directory.uri()], name, users, lockout)
     }
 
     /// As [`FleetHost::new`], with the servers to try in order.
-    pub fn on(directory: &Directory, uris: &[String], name: &str, users: &[(&str, &str)], extra: &str) -> Self {
+    pub fn on(directory: &Directory, uris: &[String], name: &str, users: &[(&str, &str)], lockout: Lockout) -> Self {
         let host = directory.add_host(name);
+        Self::with_identity(uris, &directory.people_dn(), name, &host, users, lockout)
+    }
+
+    /// A host bound as `host` (made on any provider) to `uris`.
+    pub fn with_identity(
+        uris: &[String],
+        base_dn: &str,
+        name: &str,
+        host: &crate::slapd::Host,
+        users: &[(&str, &str)],
+        lockout: Lockout,
+    ) -> Self {
         let mut builder = PamEnv::builder();
+        for (key, value) in lockout {
+            builder = builder.lockout(key, value);
+        }
         for (user, password) in users {
             builder = builder.user(user, password);
         }
-        let toml = fleet_toml(name, uris, &directory.people_dn(), &host.dn, &host.password_file);
-        let env = builder.toml(&format!("{toml}{extra}")).build();
+        let toml = fleet_toml(name, uris, base_dn, &host.dn, &host.password_file);
+        let env = builder.toml(&toml).build();
         FleetHost {
             name: name.to_owned(),
             env,
-            bind_dn: host.dn,
+            bind_dn: host.dn.clone(),
         }
     }
 
@@ -196,6 +218,10 @@ impl Syncd {
 impl Drop for Syncd {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what the daemon said.
+        if std::thread::panicking() {
+            eprintln!("--- {} ---\n{}", self.log.display(), self.log_text());
+        }
     }
 }
 

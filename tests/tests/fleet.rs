@@ -3,14 +3,12 @@
 //! by a manager with his own identity and by ldapmodify, ppolicy both
 //! ways, outages, restarts, failover, clock skew and hostile names.
 
-use deadbolt_tests::fleet::{secret_file, FleetHost, PROPAGATION};
+use deadbolt_tests::fleet::{secret_file, FleetHost, PROPAGATION, UNTIL_REACTIVATED};
 use deadbolt_tests::slapd::{provider_pair, wait_until, Directory, Replication};
 use std::time::Duration;
 
 const PW: &str = "secret";
 
-/// `deny = 3`, locked until reactivated: what the seed product does.
-const UNTIL_REACTIVATED: &str = "\n[lockout]\ndeny = 3\nunlock_after = \"never\"\n";
 
 struct Fleet {
     directory: Directory,
@@ -209,18 +207,11 @@ fn two_providers_add_up_concurrent_failures_exactly_with_plain_and_delta_syncrep
         wait_until("gina replicated", PROPAGATION, || {
             (!two.search(&two.people_dn(), "sub", "(uid=gina)", &["uid"]).is_empty()).then_some(())
         });
-        let extra = "\n[lockout]\ndeny = 20\nunlock_after = \"never\"\n";
+        let extra: &[(&str, &str)] = &[("deny", "20"), ("unlock_after", "\"never\"")];
         let a = FleetHost::new(&one, "host-a", &[("gina", PW)], extra);
         // host-b's identity is made on the first provider and replicated.
         let b_host = one.add_host("host-b");
-        let b = {
-            let toml = deadbolt_tests::fleet::fleet_toml("host-b", &[two.uri()], &two.people_dn(), &b_host.dn, &b_host.password_file);
-            FleetHost {
-                name: "host-b".into(),
-                env: deadbolt_tests::PamEnv::builder().user("gina", PW).toml(&format!("{toml}{extra}")).build(),
-                bind_dn: b_host.dn.clone(),
-            }
-        };
+        let b = FleetHost::with_identity(&[two.uri()], &two.people_dn(), "host-b", &b_host, &[("gina", PW)], extra);
         wait_until("host-b's identity replicated", PROPAGATION, || {
             (!two.search(&b_host.dn, "base", "(objectClass=*)", &["cn"]).is_empty()).then_some(())
         });

@@ -8,12 +8,11 @@
 
 use deadbolt_core::store::{Loaded, Pending};
 use deadbolt_core::{LockoutPolicy, StateStore, Timestamp, UnlockAfter, UserName};
-use deadbolt_tests::fleet::{FleetHost, Syncd, PROPAGATION};
+use deadbolt_tests::fleet::{UNTIL_REACTIVATED, FleetHost, Syncd, PROPAGATION};
 use deadbolt_tests::slapd::{wait_until, Directory};
 use std::time::{Duration, Instant};
 
 const PW: &str = "secret";
-const POLICY: &str = "\n[lockout]\ndeny = 3\nunlock_after = \"never\"\n";
 
 fn policy() -> LockoutPolicy {
     LockoutPolicy {
@@ -68,8 +67,8 @@ fn lock_and_reactivation_propagation() {
         directory.add_employee(name, "x", None);
     }
     let users: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), PW)).collect();
-    let a = FleetHost::new(&directory, "host-a", &users, POLICY);
-    let b = FleetHost::new(&directory, "host-b", &users, POLICY);
+    let a = FleetHost::new(&directory, "host-a", &users, UNTIL_REACTIVATED);
+    let b = FleetHost::new(&directory, "host-b", &users, UNTIL_REACTIVATED);
     let mut sa = a.start_syncd();
     let mut sb = b.start_syncd();
     sa.wait_ready();
@@ -138,7 +137,7 @@ fn initial_load() {
             .status()
             .unwrap();
         assert!(status.success());
-        let host = FleetHost::new(&directory, "host-a", &[], POLICY);
+        let host = FleetHost::new(&directory, "host-a", &[], UNTIL_REACTIVATED);
         let start = Instant::now();
         let mut syncd = host.start_syncd();
         syncd.wait_ready();
@@ -157,7 +156,7 @@ fn fifty_hosts_one_reactivation() {
     let directory = Directory::start();
     directory.add_employee("zed", "x", None);
     let hosts: Vec<FleetHost> = (0..50)
-        .map(|i| FleetHost::new(&directory, &format!("h{i:02}"), &[("zed", PW)], POLICY))
+        .map(|i| FleetHost::new(&directory, &format!("h{i:02}"), &[("zed", PW)], UNTIL_REACTIVATED))
         .collect();
     let mut daemons: Vec<Syncd> = hosts.iter().map(FleetHost::start_syncd).collect();
     for d in &mut daemons {

@@ -2,11 +2,10 @@
 //! two hosts each with its own state and its own deadbolt-syncd, and real
 //! PAM logins through pamtester.
 
-use deadbolt_tests::fleet::{secret_file, FleetHost};
+use deadbolt_tests::fleet::{UNTIL_REACTIVATED, secret_file, FleetHost};
 use deadbolt_tests::slapd::Directory;
 use deadbolt_tests::Outcome;
 
-const POLICY: &str = "\n[lockout]\ndeny = 3\nunlock_after = \"never\"\n";
 
 fn step(text: &str) {
     println!("\n== {text}");
@@ -33,8 +32,8 @@ fn main() {
     directory.add_employee("bob", "bob-directory-pw", Some(&boss));
     println!("A throwaway slapd at {} holds boss, and alice and bob who report to him.", directory.uri());
     let users = [("alice", "secret"), ("bob", "secret")];
-    let a = FleetHost::new(&directory, "host-a", &users, POLICY);
-    let b = FleetHost::new(&directory, "host-b", &users, POLICY);
+    let a = FleetHost::new(&directory, "host-a", &users, UNTIL_REACTIVATED);
+    let b = FleetHost::new(&directory, "host-b", &users, UNTIL_REACTIVATED);
     let mut sa = a.start_syncd();
     let mut sb = b.start_syncd();
     sa.wait_ready();
