@@ -80,7 +80,8 @@ pub struct DirectoryOptions {
     /// ldaps port and StartTLS on the ldap port. Default false.
     pub tls: bool,
     /// Load `packaging/ldap/acl.ldif`. Default true; without it slapd's
-    /// default (everyone reads everything, only the rootdn writes) applies.
+    /// default (everyone reads everything, only the rootdn writes) applies,
+    /// and without `ppolicy` too the ppolicy module is not even loaded.
     pub acl: bool,
 }
 
@@ -246,7 +247,7 @@ impl Directory {
             port: None,
             admin_password: random_secret(),
         });
-        dir.add_base_entries();
+        dir.add_base_entries(opts.ppolicy || opts.acl);
         dir
     }
 
@@ -264,7 +265,7 @@ impl Directory {
             port: None,
             admin_password: random_secret(),
         });
-        dir.add_base_entries();
+        dir.add_base_entries(true);
         dir
     }
 
@@ -432,7 +433,7 @@ impl Directory {
         .into_result()
     }
 
-    fn add_base_entries(&self) {
+    fn add_base_entries(&self, with_policy: bool) {
         let mut ldif = format!(
             "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
         );
@@ -449,13 +450,15 @@ impl Directory {
             "dn: {ADMINS_GROUP_DN}\nobjectClass: groupOfNames\ncn: deadbolt-admins\nmember: {ADMIN_DN}\n"
         )
         .expect("write to a String");
-        writeln!(
-            ldif,
-            "dn: {POLICY_DN}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: default\n\
-             pwdAttribute: userPassword\npwdMaxFailure: 3\npwdLockout: TRUE\n\
-             pwdLockoutDuration: 0\npwdFailureCountInterval: 0\n"
-        )
-        .expect("write to a String");
+        if with_policy {
+            writeln!(
+                ldif,
+                "dn: {POLICY_DN}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: default\n\
+                 pwdAttribute: userPassword\npwdMaxFailure: 3\npwdLockout: TRUE\n\
+                 pwdLockoutDuration: 0\npwdFailureCountInterval: 0\n"
+            )
+            .expect("write to a String");
+        }
         self.add(ADMIN_DN, &self.admin_password, &ldif)
             .unwrap_or_else(|e| panic!("adding the base entries failed: {e}"));
     }
@@ -850,7 +853,7 @@ pub fn provider_pair(mode: Replication) -> (Directory, Directory) {
     // A consumer whose provider lacks the suffix entry fails and waits out
     // its retry interval: the base entries go on the first provider, the
     // second copies them, and only then does the first consume from it.
-    a.add_base_entries();
+    a.add_base_entries(true);
     let consume = |dir: &Directory, server_id, other_port| {
         let peer = Peer {
             server_id,
@@ -962,7 +965,12 @@ fn config_ldif(
         ));
     }
     push("");
-    let mut modules = vec!["back_mdb", "syncprov", "ppolicy", "argon2"];
+    let mut modules = vec!["back_mdb", "syncprov", "argon2"];
+    // The example ACL names pwdAccountLockedTime, whose schema the module
+    // brings; without either, the directory has no ppolicy at all.
+    if opts.ppolicy || opts.acl {
+        modules.push("ppolicy");
+    }
     if delta {
         modules.push("accesslog");
     }

@@ -1,0 +1,131 @@
+//! deadbolt-syncd's transport and configuration: TLS verified against a CA
+//! the test makes, a certificate from another CA refused, configurations it
+//! cannot honour refused in one line, and a directory without ppolicy.
+
+use deadbolt_tests::fleet::{fleet_toml, secret_file, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED};
+use deadbolt_tests::slapd::{wait_until, Directory, DirectoryOptions, Host};
+use deadbolt_tests::{toml_string, PamEnv};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+fn host_env(toml: &str) -> PamEnv {
+    let mut builder = PamEnv::builder().user("alice", "secret");
+    for (key, value) in UNTIL_REACTIVATED {
+        builder = builder.lockout(key, value);
+    }
+    builder.toml(toml).build()
+}
+
+fn check(env: &PamEnv) -> (i32, String) {
+    let out = Command::new(deadbolt_tests::fleet::syncd_path())
+        .arg("--config")
+        .arg(env.config_path())
+        .arg("--check")
+        .output()
+        .expect("run deadbolt-syncd --check");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tls_is_verified_against_the_configured_ca_and_another_ca_is_refused() {
+    let directory = Directory::start_with(DirectoryOptions {
+        tls: true,
+        ..DirectoryOptions::default()
+    });
+    directory.add_employee("alice", "x", None);
+    let ldaps = directory.ldaps_uri().expect("ldaps");
+    let good_ca = directory.ca_file().expect("the test CA");
+    let bad_ca = directory.other_ca_file();
+    for (ca, works) in [(&good_ca, true), (&bad_ca, false)] {
+        let host = directory.add_host(if works { "good" } else { "bad" });
+        let toml = format!(
+            "{}tls_ca_file = {}\n",
+            fleet_toml(&host.name, &[ldaps.clone()], &directory.people_dn(), &host.dn, &host.password_file),
+            toml_string(&ca.display().to_string())
+        );
+        let env = host_env(&toml);
+        let mut syncd = Syncd::start(env.config_path(), &env.state_dir().join(".sync"), &env.root().join("syncd.log"));
+        if works {
+            syncd.wait_ready();
+        } else {
+            wait_until("the other CA's certificate is refused", PROPAGATION, || {
+                let log = syncd.log_text();
+                (log.contains("cannot connect") && log.to_lowercase().contains("certificate")).then_some(())
+            });
+            assert_ne!(syncd.status().map(|s| s["connected"] == true), Some(true));
+        }
+    }
+}
+
+#[test]
+fn a_config_it_cannot_honour_is_refused_in_one_line() {
+    let directory = Directory::start();
+    let host = directory.add_host("host-a");
+    let base = directory.people_dn();
+    // Accepted as it is.
+    let env = host_env(&fleet_toml("host-a", &[directory.uri()], &base, &host.dn, &host.password_file));
+    let (code, err) = check(&env);
+    assert_eq!(code, 0, "{err}");
+
+    // A password file others can read.
+    let loose = secret_file(env.root(), "loose.secret", &host.password);
+    fs::set_permissions(&loose, fs::Permissions::from_mode(0o644)).unwrap();
+    // Plain LDAP to a host that is not the loopback.
+    let remote = "ldap://192.0.2.10".to_owned();
+    let cases = [
+        (fleet_toml("host-a", &[directory.uri()], &base, &host.dn, &loose), "0644"),
+        (fleet_toml("host-a", &[remote], &base, &host.dn, &host.password_file), "allow_insecure"),
+        (fleet_toml("host-a", &[directory.uri()], &base, &host.dn, &env.root().join("missing")), "missing"),
+    ];
+    for (toml, says) in cases {
+        let env = host_env(&toml);
+        let (code, err) = check(&env);
+        assert_eq!(code, 2, "{toml}\n{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(says) || err.contains("No such file"), "{says}: {err}");
+        assert!(!err.contains(&host.password), "the secret was shown");
+    }
+    // No [directory] at all.
+    let env = host_env("");
+    let (code, err) = check(&env);
+    assert_eq!(code, 2);
+    assert!(err.contains("no [directory]"), "{err}");
+}
+
+#[test]
+fn without_ppolicy_it_says_so_once_and_still_locks_the_fleet() {
+    // No ppolicy module, hence no ACL naming its attributes: the hosts bind
+    // as the directory's manager, the one identity slapd's default lets write.
+    let directory = Directory::start_with(DirectoryOptions {
+        ppolicy: false,
+        acl: false,
+        ..DirectoryOptions::default()
+    });
+    directory.add_employee("alice", "x", None);
+    directory.add_employee("bob", "x", None);
+    let users = [("alice", "secret"), ("bob", "secret")];
+    let manager = Host {
+        name: "manager".into(),
+        dn: directory.admin_dn().to_owned(),
+        password: directory.admin_password().to_owned(),
+        password_file: directory.admin_password_file().to_owned(),
+    };
+    let uris = [directory.uri()];
+    let people = directory.people_dn();
+    let a = FleetHost::with_identity(&uris, &people, "host-a", &manager, &users, UNTIL_REACTIVATED);
+    let b = FleetHost::with_identity(&uris, &people, "host-b", &manager, &users, UNTIL_REACTIVATED);
+    let mut sa = a.start_syncd();
+    let mut sb = b.start_syncd();
+    sa.wait_ready();
+    sb.wait_ready();
+    for user in ["alice", "bob"] {
+        a.env.fail_logins(user, 3);
+        b.wait_locked(user, true, "a lock without ppolicy");
+    }
+    let said = sa.log_text().matches("has no ppolicy").count();
+    assert_eq!(said, 1, "{}", sa.log_text());
+}
