@@ -241,17 +241,37 @@ mod tests {
         match args.command {
             Command::Reactivate { user, identity } => {
                 assert_eq!(user, "alice");
-                assert_eq!(identity.as_dn.as_deref(), Some("uid=boss,ou=people,dc=example,dc=com"));
+                assert_eq!(
+                    identity.as_dn.as_deref(),
+                    Some("uid=boss,ou=people,dc=example,dc=com")
+                );
                 assert_eq!(identity.password_file, Some(PathBuf::from("/root/pw")));
             }
             other => panic!("{other:?}"),
         }
         for argv in [
-            &["deadboltctl", "reactivate", "alice", "--password-file", "/p"][..],
-            &["deadboltctl", "reactivate", "alice", "--as", "uid=b", "--local"],
+            &[
+                "deadboltctl",
+                "reactivate",
+                "alice",
+                "--password-file",
+                "/p",
+            ][..],
+            &[
+                "deadboltctl",
+                "reactivate",
+                "alice",
+                "--as",
+                "uid=b",
+                "--local",
+            ],
             &["deadboltctl", "reactivate", "alice", "--password", "x"],
         ] {
-            assert_eq!(Args::try_parse_from(argv).unwrap_err().exit_code(), 2, "{argv:?}");
+            assert_eq!(
+                Args::try_parse_from(argv).unwrap_err().exit_code(),
+                2,
+                "{argv:?}"
+            );
         }
     }
 }

@@ -154,7 +154,11 @@ fn prompt(question: &str) -> Result<Zeroizing<String>, CliError> {
     Ok(trimmed)
 }
 
-pub fn sync_status(config_path: Option<&Path>, json: bool, now: Timestamp) -> Result<ExitCode, CliError> {
+pub fn sync_status(
+    config_path: Option<&Path>,
+    json: bool,
+    now: Timestamp,
+) -> Result<ExitCode, CliError> {
     let settings = settings::load(config_path)?;
     let config = &settings.config;
     if config.directory.is_none() {
@@ -195,19 +199,30 @@ pub fn sync_status(config_path: Option<&Path>, json: bool, now: Timestamp) -> Re
             (true, false) => "DISCONNECTED",
         }
     ));
-    line(&mut out, "server:", status.server.clone().unwrap_or_else(|| "-".into()));
+    line(
+        &mut out,
+        "server:",
+        status.server.clone().unwrap_or_else(|| "-".into()),
+    );
     if let Some(e) = &status.last_error {
         line(&mut out, "last error:", e.clone());
     }
     line(
         &mut out,
         "directory loaded:",
-        if status.refreshed { format!("yes ({} entries)", status.entries_known) } else { "not yet".into() },
+        if status.refreshed {
+            format!("yes ({} entries)", status.entries_known)
+        } else {
+            "not yet".into()
+        },
     );
     line(
         &mut out,
         "still to push:",
-        format!("{} records for {} users", status.pending_records, status.pending_users),
+        format!(
+            "{} records for {} users",
+            status.pending_records, status.pending_users
+        ),
     );
     if let Some(oldest) = &status.oldest_pending {
         line(&mut out, "oldest not pushed:", oldest.clone());
@@ -215,13 +230,18 @@ pub fn sync_status(config_path: Option<&Path>, json: bool, now: Timestamp) -> Re
     line(
         &mut out,
         "last change applied:",
-        status.last_change_applied.clone().unwrap_or_else(|| "-".into()),
+        status
+            .last_change_applied
+            .clone()
+            .unwrap_or_else(|| "-".into()),
     );
     line(
         &mut out,
         "clock skew:",
         match status.clock_skew_ms {
-            Some(ms) if status.skew_exceeded => format!("{ms} ms: MORE THAN max_clock_skew, pushes held back"),
+            Some(ms) if status.skew_exceeded => {
+                format!("{ms} ms: MORE THAN max_clock_skew, pushes held back")
+            }
             Some(ms) => format!("{ms} ms"),
             None => "not measured yet".into(),
         },
@@ -231,4 +251,3 @@ pub fn sync_status(config_path: Option<&Path>, json: bool, now: Timestamp) -> Re
     print(&out)?;
     Ok(ExitCode::SUCCESS)
 }
-

@@ -95,9 +95,13 @@ fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
             let user = user.as_deref().map(user_name).transpose()?;
             status(config_path, user, locked, json, now)
         }
-        Command::Reactivate { user, identity } => {
-            fleet::act(config_path, change::Action::Reactivate, &user, &identity, now)
-        }
+        Command::Reactivate { user, identity } => fleet::act(
+            config_path,
+            change::Action::Reactivate,
+            &user,
+            &identity,
+            now,
+        ),
         Command::Disable { user, identity } => {
             fleet::act(config_path, change::Action::Disable, &user, &identity, now)
         }

@@ -154,6 +154,9 @@ pub struct Quarantined {
 
 /// What [`StateStore::load`] found.
 #[derive(Debug)]
+// Returned once per read and matched at once: boxing the state would add an
+// allocation to every login for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Loaded {
     Absent,
     Present(UserState),

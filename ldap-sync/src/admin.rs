@@ -65,10 +65,16 @@ pub enum AdminError {
     /// No employee entry names the user.
     NoSuchUser(String),
     /// The ACL does not let this person do it.
-    NotAllowed { person: String, action: &'static str, user: String },
+    NotAllowed {
+        person: String,
+        action: &'static str,
+        user: String,
+    },
     /// This host's clock is too far from the directory's: the hosts would
     /// ignore the change, so it was taken back.
-    ClockSkew { skew: Duration },
+    ClockSkew {
+        skew: Duration,
+    },
     Other(String),
 }
 
@@ -82,7 +88,11 @@ impl fmt::Display for AdminError {
             AdminError::NoSuchUser(user) => {
                 write!(f, "no employee entry of the directory names {user}")
             }
-            AdminError::NotAllowed { person, action, user } => write!(
+            AdminError::NotAllowed {
+                person,
+                action,
+                user,
+            } => write!(
                 f,
                 "the directory does not let {person} {action} {user} (insufficient access): \
                  only administrators, and a manager for his own reports, may"
@@ -170,7 +180,10 @@ async fn connect(
     match bound.rc {
         0 => Ok(ldap),
         49 => Err(AdminError::BadCredentials(person.dn.clone())),
-        rc => Err(AdminError::Other(format!("{uri}: the bind failed (rc={rc} {})", bound.text))),
+        rc => Err(AdminError::Other(format!(
+            "{uri}: the bind failed (rc={rc} {})",
+            bound.text
+        ))),
     }
 }
 
@@ -182,7 +195,11 @@ async fn act_on(
     action: Action,
     now: Timestamp,
 ) -> Result<(String, bool), AdminError> {
-    let filter = format!("({}={})", directory.user_attribute, ldap3::ldap_escape(user));
+    let filter = format!(
+        "({}={})",
+        directory.user_attribute,
+        ldap3::ldap_escape(user)
+    );
     let attribute = action.attribute();
     let found = ldap
         .search(
@@ -217,7 +234,10 @@ async fn act_on(
         .keys()
         .any(|k| k.eq_ignore_ascii_case("pwdAccountLockedTime"));
     let mut mods = vec![
-        Mod::Add("objectClass".to_owned(), HashSet::from([ACCOUNT_CLASS.to_owned()])),
+        Mod::Add(
+            "objectClass".to_owned(),
+            HashSet::from([ACCOUNT_CLASS.to_owned()]),
+        ),
         Mod::Add(attribute.to_owned(), HashSet::from([value.clone()])),
     ];
     // Older values can no longer change any answer: the latest wins.
@@ -225,7 +245,10 @@ async fn act_on(
         mods.push(Mod::Delete(attribute.to_owned(), older));
     }
     if action == Action::Reactivate && locked {
-        mods.push(Mod::Delete("pwdAccountLockedTime".to_owned(), HashSet::new()));
+        mods.push(Mod::Delete(
+            "pwdAccountLockedTime".to_owned(),
+            HashSet::new(),
+        ));
     }
     let done = ldap
         .with_controls(permissive())
@@ -241,7 +264,12 @@ async fn act_on(
                 user: user.to_owned(),
             })
         }
-        rc => return Err(AdminError::Other(format!("the directory refused (rc={rc} {})", done.text))),
+        rc => {
+            return Err(AdminError::Other(format!(
+                "the directory refused (rc={rc} {})",
+                done.text
+            )))
+        }
     }
     // The directory's stamp on this change tells how far our clock is.
     let stamped = ldap
@@ -261,7 +289,10 @@ async fn act_on(
         };
         if now > server_time.saturating_add(directory.max_clock_skew) {
             let undo = vec![Mod::Delete(attribute.to_owned(), HashSet::from([value]))];
-            let _ = ldap.with_controls(permissive()).modify(&entry.dn, undo).await;
+            let _ = ldap
+                .with_controls(permissive())
+                .modify(&entry.dn, undo)
+                .await;
             return Err(AdminError::ClockSkew { skew });
         }
     }

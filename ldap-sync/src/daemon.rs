@@ -226,7 +226,9 @@ impl Daemon {
 
     fn set_connected(&mut self, up: bool) {
         self.status.connected = up;
-        self.metrics.connected.store(u64::from(up), Ordering::Relaxed);
+        self.metrics
+            .connected
+            .store(u64::from(up), Ordering::Relaxed);
     }
 
     async fn session(
@@ -345,7 +347,9 @@ impl Daemon {
                 let cookie = state.as_ref().and_then(|s| s.cookie.clone());
                 match state.as_ref().map(|s| &s.state) {
                     Some(EntryState::Delete) => {
-                        if let Some(user) = state.as_ref().and_then(|s| self.view.delete(&s.entry_uuid)) {
+                        if let Some(user) =
+                            state.as_ref().and_then(|s| self.view.delete(&s.entry_uuid))
+                        {
                             self.absent.remove(&user);
                         }
                     }
@@ -358,9 +362,19 @@ impl Daemon {
             Inbound::Info(info) => {
                 let (cookie, done) = match info {
                     SyncInfo::NewCookie(c) => (Some(c), false),
-                    SyncInfo::RefreshDelete { cookie, refresh_done }
-                    | SyncInfo::RefreshPresent { cookie, refresh_done } => (cookie, refresh_done),
-                    SyncInfo::SyncIdSet { cookie, sync_uuids, refresh_deletes } => {
+                    SyncInfo::RefreshDelete {
+                        cookie,
+                        refresh_done,
+                    }
+                    | SyncInfo::RefreshPresent {
+                        cookie,
+                        refresh_done,
+                    } => (cookie, refresh_done),
+                    SyncInfo::SyncIdSet {
+                        cookie,
+                        sync_uuids,
+                        refresh_deletes,
+                    } => {
                         if refresh_deletes {
                             for uuid in sync_uuids {
                                 self.view.delete(&uuid);
@@ -391,7 +405,9 @@ impl Daemon {
                     self.cookie = None;
                     let _ = std::fs::remove_file(self.settings.sync_dir.join(files::COOKIE));
                 }
-                return Some(Ended::Lost(format!("the sync search ended (rc={code}: {text})")));
+                return Some(Ended::Lost(format!(
+                    "the sync search ended (rc={code}: {text})"
+                )));
             }
             Inbound::Failed(why) => return Some(Ended::Lost(why)),
         }
@@ -420,7 +436,9 @@ impl Daemon {
         let changed_at = raw
             .first("entryCSN")
             .and_then(|csn| encoding::parse_csn_time(csn).ok());
-        let ours = raw.first("deadboltHost").is_some_and(|h| h.eq_ignore_ascii_case(&self.settings.host))
+        let ours = raw
+            .first("deadboltHost")
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.settings.host))
             && raw
                 .values("objectClass")
                 .iter()
@@ -490,7 +508,9 @@ impl Daemon {
                 "{}: a value of {}{} was skipped: {}",
                 entry.dn,
                 skip.attribute,
-                skip.host.map(|h| format!(" (host {h})")).unwrap_or_default(),
+                skip.host
+                    .map(|h| format!(" (host {h})"))
+                    .unwrap_or_default(),
                 skip.why
             );
             if self.logged_skips.insert(line.clone()) {
@@ -501,7 +521,9 @@ impl Daemon {
             Ok(Loaded::Present(state)) => state,
             Ok(Loaded::Absent) => UserState::default(),
             Ok(Loaded::Corrupt(why)) => {
-                log::error(&format!("{user}: local state is unusable ({why}); not merged"));
+                log::error(&format!(
+                    "{user}: local state is unusable ({why}); not merged"
+                ));
                 return;
             }
             Err(e) => {
@@ -517,7 +539,9 @@ impl Daemon {
             (Some(value), seen) => {
                 if seen.as_deref() != Some(value.as_str()) {
                     if let LockKind::Foreign(at) = model::classify_lock(value, &known, changed_at) {
-                        log::notice(&format!("{user}: locked in the directory (pwdAccountLockedTime)"));
+                        log::notice(&format!(
+                            "{user}: locked in the directory (pwdAccountLockedTime)"
+                        ));
                         delta.merge(&model::foreign_lock(at, changed_at));
                         self.metrics.locks.fetch_add(1, Ordering::Relaxed);
                     }
@@ -556,7 +580,9 @@ impl Daemon {
             log::notice(&format!("{user}: unlocked by a change in the directory"));
         }
         if let Err(e) = self.store.merge_in(user, &delta, now, true) {
-            log::error(&format!("{user}: the directory's state cannot be merged: {e}"));
+            log::error(&format!(
+                "{user}: the directory's state cannot be merged: {e}"
+            ));
         }
     }
 
@@ -591,7 +617,9 @@ impl Daemon {
                     failed.push(user);
                 }
                 Err(PushError::Refused(why)) => {
-                    log::error(&format!("{user}: the directory refused this host's records: {why}"));
+                    log::error(&format!(
+                        "{user}: the directory refused this host's records: {why}"
+                    ));
                     failed.push(user);
                 }
             }
@@ -659,26 +687,44 @@ impl Daemon {
         if !push.record_is_unchanged() {
             let result = if push.create_record {
                 let mut attrs: Vec<(String, HashSet<String>)> = vec![
-                    ("objectClass".into(), HashSet::from([RECORD_CLASS.to_owned()])),
-                    ("deadboltHost".into(), HashSet::from([self.settings.host.clone()])),
+                    (
+                        "objectClass".into(),
+                        HashSet::from([RECORD_CLASS.to_owned()]),
+                    ),
+                    (
+                        "deadboltHost".into(),
+                        HashSet::from([self.settings.host.clone()]),
+                    ),
                 ];
                 if !push.add_failures.is_empty() {
-                    attrs.push(("deadboltFailure".into(), push.add_failures.iter().cloned().collect()));
+                    attrs.push((
+                        "deadboltFailure".into(),
+                        push.add_failures.iter().cloned().collect(),
+                    ));
                 }
                 if !push.add_logins.is_empty() {
-                    attrs.push(("deadboltLogin".into(), push.add_logins.iter().cloned().collect()));
+                    attrs.push((
+                        "deadboltLogin".into(),
+                        push.add_logins.iter().cloned().collect(),
+                    ));
                 }
                 ldap.add(&record_dn, attrs).await
             } else {
                 let mods = record_mods(&push);
-                ldap.with_controls(permissive()).modify(&record_dn, mods).await
+                ldap.with_controls(permissive())
+                    .modify(&record_dn, mods)
+                    .await
             };
             match result {
                 Ok(r) if r.rc == 0 => {}
                 // Created meanwhile (or by our previous run): modify instead.
                 Ok(r) if r.rc == 68 && push.create_record => {
                     let mods = record_mods(&push);
-                    check(ldap.with_controls(permissive()).modify(&record_dn, mods).await)?;
+                    check(
+                        ldap.with_controls(permissive())
+                            .modify(&record_dn, mods)
+                            .await,
+                    )?;
                 }
                 other => check(other)?,
             }
@@ -706,13 +752,21 @@ impl Daemon {
                 ));
             }
             if let Some(lock) = &push.lock {
-                mods.push(Mod::Add("pwdAccountLockedTime".into(), HashSet::from([lock.clone()])));
+                mods.push(Mod::Add(
+                    "pwdAccountLockedTime".into(),
+                    HashSet::from([lock.clone()]),
+                ));
             }
-            let result = ldap.with_controls(permissive()).modify(&entry.dn, mods).await;
+            let result = ldap
+                .with_controls(permissive())
+                .modify(&entry.dn, mods)
+                .await;
             match result {
                 Ok(r) if r.rc == 0 => {
                     if let Some(lock) = &push.lock {
-                        log::notice(&format!("{user}: locked; pwdAccountLockedTime set in the directory"));
+                        log::notice(&format!(
+                            "{user}: locked; pwdAccountLockedTime set in the directory"
+                        ));
                         self.remember_lock(user, Some(lock.clone()));
                         self.metrics.locks.fetch_add(1, Ordering::Relaxed);
                     }
@@ -731,7 +785,11 @@ impl Daemon {
                             "objectClass".to_owned(),
                             HashSet::from([crate::view::ACCOUNT_CLASS.to_owned()]),
                         )];
-                        check(ldap.with_controls(permissive()).modify(&entry.dn, mods).await)?;
+                        check(
+                            ldap.with_controls(permissive())
+                                .modify(&entry.dn, mods)
+                                .await,
+                        )?;
                     }
                 }
                 other => check(other)?,
@@ -756,10 +814,17 @@ impl Daemon {
         );
         let attrs = sync_attributes(&self.settings);
         let found = ldap
-            .search(&self.settings.base_dn, Scope::Subtree, &filter, attrs.clone())
+            .search(
+                &self.settings.base_dn,
+                Scope::Subtree,
+                &filter,
+                attrs.clone(),
+            )
             .await
             .map_err(|e| PushError::Connection(e.to_string()))?;
-        let (entries, _) = found.success().map_err(|e| PushError::Refused(e.to_string()))?;
+        let (entries, _) = found
+            .success()
+            .map_err(|e| PushError::Refused(e.to_string()))?;
         let Some(entry) = entries.into_iter().next() else {
             return Ok(false);
         };
@@ -767,7 +832,12 @@ impl Daemon {
         let dn = entry.dn.clone();
         self.take_entry(entry, None);
         let children = ldap
-            .search(&dn, Scope::OneLevel, &format!("(objectClass={RECORD_CLASS})"), attrs)
+            .search(
+                &dn,
+                Scope::OneLevel,
+                &format!("(objectClass={RECORD_CLASS})"),
+                attrs,
+            )
             .await
             .map_err(|e| PushError::Connection(e.to_string()))?;
         if let Ok((records, _)) = children.success() {
@@ -857,13 +927,19 @@ fn record_mods(push: &Push) -> Vec<Mod<String>> {
         mods.push(Mod::Add("deadboltFailure".into(), set(&push.add_failures)));
     }
     if !push.delete_failures.is_empty() {
-        mods.push(Mod::Delete("deadboltFailure".into(), set(&push.delete_failures)));
+        mods.push(Mod::Delete(
+            "deadboltFailure".into(),
+            set(&push.delete_failures),
+        ));
     }
     if !push.add_logins.is_empty() {
         mods.push(Mod::Add("deadboltLogin".into(), set(&push.add_logins)));
     }
     if !push.delete_logins.is_empty() {
-        mods.push(Mod::Delete("deadboltLogin".into(), set(&push.delete_logins)));
+        mods.push(Mod::Delete(
+            "deadboltLogin".into(),
+            set(&push.delete_logins),
+        ));
     }
     mods
 }
@@ -877,8 +953,10 @@ fn sync_attributes(settings: &Settings) -> Vec<String> {
 /// Exponential backoff from 1 s to 60 s, with up to a quarter of jitter so
 /// that a fleet does not reconnect in step after a server restart.
 pub fn backoff(failures_in_a_row: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << failures_in_a_row.min(6).saturating_sub(1)).min(Duration::from_secs(60));
-    let nanos = Instant::now().elapsed().subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761)
+    let base = Duration::from_secs(1u64 << failures_in_a_row.min(6).saturating_sub(1))
+        .min(Duration::from_secs(60));
+    let nanos = Instant::now().elapsed().subsec_nanos()
+        ^ std::process::id().wrapping_mul(2_654_435_761)
         ^ Timestamp::now().as_micros() as u32;
     let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
     base + jitter
@@ -910,7 +988,11 @@ async fn read_stream(
     let mut stream = match stream {
         Ok(s) => s,
         Err(e) => {
-            let _ = tx.send(Inbound::Failed(format!("the sync search cannot start: {e}"))).await;
+            let _ = tx
+                .send(Inbound::Failed(format!(
+                    "the sync search cannot start: {e}"
+                )))
+                .await;
             return;
         }
     };
@@ -918,7 +1000,9 @@ async fn read_stream(
         let next = match stream.next().await {
             Ok(next) => next,
             Err(e) => {
-                let _ = tx.send(Inbound::Failed(format!("the sync stream failed: {e}"))).await;
+                let _ = tx
+                    .send(Inbound::Failed(format!("the sync stream failed: {e}")))
+                    .await;
                 return;
             }
         };

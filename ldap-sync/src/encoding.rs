@@ -247,8 +247,14 @@ mod tests {
         let t = Timestamp(1_795_820_709_000_123);
         assert_eq!(format_time(t), "20261127230509.000123Z");
         assert_eq!(parse_time("20261127230509.000123Z"), Ok(t));
-        assert_eq!(parse_time("20261127230509Z"), Ok(Timestamp(1_795_820_709_000_000)));
-        assert_eq!(parse_time("20261127230509.5Z"), Ok(Timestamp(1_795_820_709_500_000)));
+        assert_eq!(
+            parse_time("20261127230509Z"),
+            Ok(Timestamp(1_795_820_709_000_000))
+        );
+        assert_eq!(
+            parse_time("20261127230509.5Z"),
+            Ok(Timestamp(1_795_820_709_500_000))
+        );
         assert_eq!(format_seconds(t), "20261127230509Z");
         assert_eq!(
             parse_csn_time("20261127230509.000123Z#000000#001#000000"),
@@ -303,7 +309,17 @@ mod tests {
     fn host_names() {
         assert!(valid_host_name("web1.example.com"));
         assert!(valid_host_name("host_b-2"));
-        for bad in ["", "-x", ".x", "a b", "a,b", "a=b", "a+b", "é", &"a".repeat(254)] {
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "a b",
+            "a,b",
+            "a=b",
+            "a+b",
+            "é",
+            &"a".repeat(254),
+        ] {
             assert!(!valid_host_name(bad), "{bad:?}");
         }
     }

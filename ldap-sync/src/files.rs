@@ -19,7 +19,11 @@ const MAX_FILE: u64 = 64 << 20;
 
 /// Creates the directory 0700 if missing and refuses one others can write.
 pub fn ensure_dir(dir: &Path) -> Result<(), String> {
-    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         Ok(()) => {}
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     }

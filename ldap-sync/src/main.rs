@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(name = "deadbolt-syncd", version, about = "Keeps this host's deadbolt state and the LDAP directory consistent")]
+#[command(
+    name = "deadbolt-syncd",
+    version,
+    about = "Keeps this host's deadbolt state and the LDAP directory consistent"
+)]
 struct Args {
     /// The configuration file.
     #[arg(long, value_name = "PATH", default_value = deadbolt_config::DEFAULT_CONFIG_PATH)]
@@ -48,7 +52,10 @@ fn main() -> ExitCode {
         println!("deadbolt-syncd: the configuration can be used");
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return refuse(&format!("cannot start the runtime: {e}")),
     };
@@ -66,9 +73,10 @@ fn main() -> ExitCode {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let signals = tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-            else {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 return;
             };
             tokio::select! {

@@ -80,7 +80,10 @@ pub fn directory_state(
             match encoding::parse_failure(value, &record.host) {
                 Ok(failure) => {
                     let time = Ok(failure.time);
-                    if check.time("deadboltFailure", host, record.changed_at, time).is_some() {
+                    if check
+                        .time("deadboltFailure", host, record.changed_at, time)
+                        .is_some()
+                    {
                         state.failures.insert(failure);
                     }
                 }
@@ -290,8 +293,7 @@ pub fn plan_push(
         .failures
         .iter()
         .filter(|v| {
-            encoding::parse_failure(v, me)
-                .is_ok_and(|f| reset_after.is_some_and(|r| f.time <= r))
+            encoding::parse_failure(v, me).is_ok_and(|f| reset_after.is_some_and(|r| f.time <= r))
         })
         .cloned()
         .collect();
@@ -299,9 +301,7 @@ pub fn plan_push(
     if entry.locked_time.is_none() {
         let status = policy.evaluate(local, now);
         if status.failure_locked {
-            let completes_lock = added
-                .iter()
-                .any(|f| Some(f.time) == status.locked_since);
+            let completes_lock = added.iter().any(|f| Some(f.time) == status.locked_since);
             if completes_lock {
                 push.lock = status.locked_since.map(encoding::format_seconds);
             }
@@ -378,9 +378,18 @@ mod tests {
         let push = plan_push("a", &local, &entry, None, None, &policy(), at(10));
         assert!(push.create_record && push.add_class);
         assert_eq!(push.add_failures.len(), 2, "only a's own");
-        assert_eq!(push.lock.as_deref(), Some(encoding::format_seconds(at(3)).as_str()));
+        assert_eq!(
+            push.lock.as_deref(),
+            Some(encoding::format_seconds(at(3)).as_str())
+        );
 
-        let after = applied(&HostRecord { host: "a".into(), ..HostRecord::default() }, &push);
+        let after = applied(
+            &HostRecord {
+                host: "a".into(),
+                ..HostRecord::default()
+            },
+            &push,
+        );
         let entry = UserEntry {
             has_class: true,
             locked_time: push.lock.clone(),
@@ -401,7 +410,15 @@ mod tests {
             failures: [encoding::format_failure(&failure("a", 1, 1))].into(),
             ..HostRecord::default()
         };
-        let push = plan_push("a", &local, &UserEntry::default(), Some(&mine), None, &policy(), at(10));
+        let push = plan_push(
+            "a",
+            &local,
+            &UserEntry::default(),
+            Some(&mine),
+            None,
+            &policy(),
+            at(10),
+        );
         assert_eq!(push.add_failures.len(), 1);
         assert_eq!(push.lock, None);
     }
@@ -417,7 +434,15 @@ mod tests {
             logins: [encoding::format_time(at(0))].into(),
             ..HostRecord::default()
         };
-        let push = plan_push("a", &local, &UserEntry::default(), Some(&mine), None, &policy(), at(10));
+        let push = plan_push(
+            "a",
+            &local,
+            &UserEntry::default(),
+            Some(&mine),
+            None,
+            &policy(),
+            at(10),
+        );
         assert_eq!(push.add_logins, vec![encoding::format_time(at(5))]);
         assert_eq!(push.delete_logins, vec![encoding::format_time(at(0))]);
         assert_eq!(push.delete_failures.len(), 1);
@@ -459,8 +484,7 @@ mod tests {
             logins: ["19700101000000Z junk".to_owned()].into(),
             ..HostRecord::default()
         };
-        let (state, skipped) =
-            directory_state(&UserEntry::default(), &records(&[record]), HOUR);
+        let (state, skipped) = directory_state(&UserEntry::default(), &records(&[record]), HOUR);
         assert_eq!(state.failures.len(), 1);
         assert_eq!(skipped.len(), 2);
         assert!(skipped.iter().all(|s| !s.why.contains("garbage")));

@@ -153,7 +153,9 @@ impl View {
             return Seen::Ignored(format!("an entry with more than one {user_attribute}"));
         }
         let Some(user) = crate::model::user_of(name) else {
-            return Seen::Ignored(format!("an entry whose {user_attribute} is not a valid user name"));
+            return Seen::Ignored(format!(
+                "an entry whose {user_attribute} is not a valid user name"
+            ));
         };
         if let Some(other) = self.users.get(&user) {
             if key(&other.dn) != key(&entry.dn) {
@@ -185,7 +187,9 @@ impl View {
             self.records.remove(&user);
             return Some(user);
         }
-        let user = parent_dn(&dn).and_then(|p| self.dn_user.get(&key(p)))?.clone();
+        let user = parent_dn(&dn)
+            .and_then(|p| self.dn_user.get(&key(p)))?
+            .clone();
         let host = dn
             .split_once(',')
             .and_then(|(rdn, _)| rdn.split_once('='))
@@ -211,7 +215,12 @@ mod tests {
             dn: dn.into(),
             attrs: attrs
                 .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.iter().map(|s| s.to_string()).collect()))
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase(),
+                        v.iter().map(|s| s.to_string()).collect(),
+                    )
+                })
                 .collect(),
         }
     }
@@ -228,25 +237,50 @@ mod tests {
     #[test]
     fn records_attach_to_their_employee_and_deletions_are_forgotten() {
         let mut view = View::default();
-        let alice = raw("uid=alice,ou=people,dc=x", &[("uid", &["alice"]), ("objectClass", &["inetOrgPerson"])]);
-        assert!(matches!(view.upsert(&alice, Some(vec![1]), "uid", None), Seen::User(_)));
+        let alice = raw(
+            "uid=alice,ou=people,dc=x",
+            &[("uid", &["alice"]), ("objectClass", &["inetOrgPerson"])],
+        );
+        assert!(matches!(
+            view.upsert(&alice, Some(vec![1]), "uid", None),
+            Seen::User(_)
+        ));
         let rec = raw(
             "deadboltHost=web1,uid=alice,ou=people,dc=x",
-            &[("objectClass", &["deadboltHostRecord"]), ("deadboltHost", &["web1"]), ("deadboltFailure", &["f"])],
+            &[
+                ("objectClass", &["deadboltHostRecord"]),
+                ("deadboltHost", &["web1"]),
+                ("deadboltFailure", &["f"]),
+            ],
         );
         let user = UserName::parse("alice").unwrap();
-        assert_eq!(view.upsert(&rec, Some(vec![2]), "uid", None), Seen::User(user.clone()));
+        assert_eq!(
+            view.upsert(&rec, Some(vec![2]), "uid", None),
+            Seen::User(user.clone())
+        );
         assert_eq!(view.records(&user).unwrap()["web1"].failures.len(), 1);
         assert_eq!(view.delete(&[2]), Some(user.clone()));
         assert!(view.records(&user).unwrap().is_empty());
         let orphan = raw(
             "deadboltHost=web1,uid=bob,ou=people,dc=x",
-            &[("objectClass", &["deadboltHostRecord"]), ("deadboltHost", &["web1"])],
+            &[
+                ("objectClass", &["deadboltHostRecord"]),
+                ("deadboltHost", &["web1"]),
+            ],
         );
-        assert!(matches!(view.upsert(&orphan, None, "uid", None), Seen::Ignored(_)));
+        assert!(matches!(
+            view.upsert(&orphan, None, "uid", None),
+            Seen::Ignored(_)
+        ));
         let bad = raw("uid=..,ou=people,dc=x", &[("uid", &["../etc"])]);
-        assert!(matches!(view.upsert(&bad, None, "uid", None), Seen::Ignored(_)));
+        assert!(matches!(
+            view.upsert(&bad, None, "uid", None),
+            Seen::Ignored(_)
+        ));
         let twice = raw("uid=alice,ou=other,dc=x", &[("uid", &["alice"])]);
-        assert!(matches!(view.upsert(&twice, None, "uid", None), Seen::Ignored(_)));
+        assert!(matches!(
+            view.upsert(&twice, None, "uid", None),
+            Seen::Ignored(_)
+        ));
     }
 }

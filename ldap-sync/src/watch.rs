@@ -12,7 +12,9 @@ pub fn spawn(dir: PathBuf, wake: mpsc::Sender<()>) {
     let inotify = match Inotify::init(InitFlags::IN_CLOEXEC) {
         Ok(i) => i,
         Err(e) => {
-            crate::log::warning(&format!("inotify is not available ({e}): changes are picked up each second"));
+            crate::log::warning(&format!(
+                "inotify is not available ({e}): changes are picked up each second"
+            ));
             return;
         }
     };

@@ -35,7 +35,13 @@ pub struct FleetHost {
 
 /// The `[host]`, `[directory]` and `[sync]` sections for `name`, bound as
 /// `bind_dn` with the password in `password_file`, to `uris` in order.
-pub fn fleet_toml(name: &str, uris: &[String], base_dn: &str, bind_dn: &str, password_file: &Path) -> String {
+pub fn fleet_toml(
+    name: &str,
+    uris: &[String],
+    base_dn: &str,
+    bind_dn: &str,
+    password_file: &Path,
+) -> String {
     let uris: Vec<String> = uris.iter().map(|u| crate::toml_string(u)).collect();
     format!(
         "[host]\nname = {}\n\n[directory]\nuri = [{}]\nbase_dn = {}\nbind_dn = {}\nbind_password_file = {}\n",
@@ -51,12 +57,23 @@ impl FleetHost {
     /// A host named `name` on `directory`, with the users of `users` (name,
     /// password) known to its NSS, and the `[lockout]` keys of `lockout`
     /// (values in TOML).
-    pub fn new(directory: &Directory, name: &str, users: &[(&str, &str)], lockout: Lockout) -> Self {
+    pub fn new(
+        directory: &Directory,
+        name: &str,
+        users: &[(&str, &str)],
+        lockout: Lockout,
+    ) -> Self {
         Self::on(directory, &[directory.uri()], name, users, lockout)
     }
 
     /// As [`FleetHost::new`], with the servers to try in order.
-    pub fn on(directory: &Directory, uris: &[String], name: &str, users: &[(&str, &str)], lockout: Lockout) -> Self {
+    pub fn on(
+        directory: &Directory,
+        uris: &[String],
+        name: &str,
+        users: &[(&str, &str)],
+        lockout: Lockout,
+    ) -> Self {
         let host = directory.add_host(name);
         Self::with_identity(uris, &directory.people_dn(), name, &host, users, lockout)
     }
@@ -91,7 +108,11 @@ impl FleetHost {
     }
 
     pub fn start_syncd(&self) -> Syncd {
-        Syncd::start(self.env.config_path(), &self.sync_dir(), &self.env.root().join(format!("syncd-{}.log", self.name)))
+        Syncd::start(
+            self.env.config_path(),
+            &self.sync_dir(),
+            &self.env.root().join(format!("syncd-{}.log", self.name)),
+        )
     }
 
     pub fn locked(&self, user: &str) -> bool {
@@ -101,7 +122,11 @@ impl FleetHost {
     /// Waits until `user`'s lock on this host is `locked`.
     pub fn wait_locked(&self, user: &str, locked: bool, why: &str) {
         wait_until(
-            &format!("{why}: {user} {} on {}", if locked { "locked" } else { "unlocked" }, self.name),
+            &format!(
+                "{why}: {user} {} on {}",
+                if locked { "locked" } else { "unlocked" },
+                self.name
+            ),
             PROPAGATION,
             || (self.env.is_locked(user) == locked).then_some(()),
         );

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 const PW: &str = "secret";
 
-
 struct Fleet {
     directory: Directory,
     manager_dn: String,
@@ -39,10 +38,19 @@ fn fleet_of(users: &[&str]) -> Fleet {
 
 fn pw_locked_time(directory: &Directory, user: &str) -> Option<String> {
     directory
-        .search(&directory.people_dn(), "sub", &format!("(uid={user})"), &["pwdAccountLockedTime"])
+        .search(
+            &directory.people_dn(),
+            "sub",
+            &format!("(uid={user})"),
+            &["pwdAccountLockedTime"],
+        )
         .into_iter()
         .next()
-        .and_then(|e| e.attrs.get("pwdaccountlockedtime").and_then(|v| v.first().cloned()))
+        .and_then(|e| {
+            e.attrs
+                .get("pwdaccountlockedtime")
+                .and_then(|v| v.first().cloned())
+        })
 }
 
 #[test]
@@ -63,9 +71,14 @@ fn failures_on_two_hosts_add_up_to_a_lock_on_both_and_one_reactivation_unlocks_b
     assert!(f.b.locked("alice"));
     f.a.wait_locked("alice", true, "the lock reached on host-b");
     let out = f.a.env.authenticate("alice", PW);
-    assert!(!out.succeeded(), "the right password is refused on host-a: {out}");
+    assert!(
+        !out.succeeded(),
+        "the right password is refused on host-a: {out}"
+    );
     // The directory carries it too, so LDAP binds fail as well.
-    wait_until("pwdAccountLockedTime set", PROPAGATION, || pw_locked_time(&f.directory, "alice"));
+    wait_until("pwdAccountLockedTime set", PROPAGATION, || {
+        pw_locked_time(&f.directory, "alice")
+    });
 
     // Her manager reactivates her from host-a with his own identity.
     let out = f.a.env.deadboltctl(&[
@@ -88,17 +101,27 @@ fn failures_on_two_hosts_add_up_to_a_lock_on_both_and_one_reactivation_unlocks_b
     // way he does today: both hosts unlock.
     f.a.env.fail_logins("alice", 3);
     f.b.wait_locked("alice", true, "the second lock");
-    wait_until("pwdAccountLockedTime set again", PROPAGATION, || pw_locked_time(&f.directory, "alice"));
+    wait_until("pwdAccountLockedTime set again", PROPAGATION, || {
+        pw_locked_time(&f.directory, "alice")
+    });
     let dn = f.directory.people_dn();
     f.directory
         .modify(
-            &f.directory.admin_dn(),
+            f.directory.admin_dn(),
             f.directory.admin_password(),
             &format!("dn: uid=alice,{dn}\nchangetype: modify\ndelete: pwdAccountLockedTime\n"),
         )
         .expect("ldapmodify as the administrator");
-    f.a.wait_locked("alice", false, "ldapmodify's deletion of pwdAccountLockedTime");
-    f.b.wait_locked("alice", false, "ldapmodify's deletion of pwdAccountLockedTime");
+    f.a.wait_locked(
+        "alice",
+        false,
+        "ldapmodify's deletion of pwdAccountLockedTime",
+    );
+    f.b.wait_locked(
+        "alice",
+        false,
+        "ldapmodify's deletion of pwdAccountLockedTime",
+    );
     assert_eq!(sa.terminate().code(), Some(0), "SIGTERM stops it cleanly");
     assert_eq!(sb.terminate().code(), Some(0));
 }
@@ -113,17 +136,21 @@ fn a_lock_ppolicy_sets_or_one_set_by_hand_refuses_on_every_host() {
     let dn = f.directory.people_dn();
     // Three failed LDAP binds: ppolicy (pwdMaxFailure 3) locks bob itself.
     for _ in 0..3 {
-        let bind = f.directory.try_bind(&f.directory.employee_dn("bob"), "not-his-password");
+        let bind = f
+            .directory
+            .try_bind(&f.directory.employee_dn("bob"), "not-his-password");
         assert!(!bind.is_ok(), "a wrong password bound");
     }
-    wait_until("ppolicy locks bob", PROPAGATION, || pw_locked_time(&f.directory, "bob"));
+    wait_until("ppolicy locks bob", PROPAGATION, || {
+        pw_locked_time(&f.directory, "bob")
+    });
     f.a.wait_locked("bob", true, "ppolicy's own lock");
     f.b.wait_locked("bob", true, "ppolicy's own lock");
     assert!(!f.a.env.authenticate("bob", PW).succeeded());
     // Set by hand, "locked for good".
     f.directory
         .modify(
-            &f.directory.admin_dn(),
+            f.directory.admin_dn(),
             f.directory.admin_password(),
             &format!("dn: uid=carol,{dn}\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n"),
         )
@@ -133,7 +160,7 @@ fn a_lock_ppolicy_sets_or_one_set_by_hand_refuses_on_every_host() {
     // Deleting it there ends it everywhere.
     f.directory
         .modify(
-            &f.directory.admin_dn(),
+            f.directory.admin_dn(),
             f.directory.admin_password(),
             &format!("dn: uid=carol,{dn}\nchangetype: modify\ndelete: pwdAccountLockedTime\n"),
         )
@@ -159,13 +186,20 @@ fn an_outage_loses_nothing_and_a_killed_daemon_resumes_from_its_cookie() {
     f.b.wait_locked("dave", true, "failures queued during the outage");
     let records = |host: &str| {
         f.directory
-            .search(&f.directory.people_dn(), "sub", &format!("(deadboltHost={host})"), &["deadboltFailure"])
+            .search(
+                &f.directory.people_dn(),
+                "sub",
+                &format!("(deadboltHost={host})"),
+                &["deadboltFailure"],
+            )
             .into_iter()
             .filter(|e| e.dn.contains("uid=dave"))
             .flat_map(|e| e.attrs.get("deadboltfailure").cloned().unwrap_or_default())
             .count()
     };
-    wait_until("every record landed", PROPAGATION, || (records("host-a") == 2 && records("host-b") == 1).then_some(()));
+    wait_until("every record landed", PROPAGATION, || {
+        (records("host-a") == 2 && records("host-b") == 1).then_some(())
+    });
 
     // SIGKILL, failures meanwhile, restart: it resumes and loses nothing.
     sb.kill();
@@ -177,7 +211,9 @@ fn an_outage_loses_nothing_and_a_killed_daemon_resumes_from_its_cookie() {
     sb.wait_ready();
     f.a.wait_locked("erin", true, "after host-b's daemon restarted");
     f.b.wait_locked("erin", true, "after host-b's daemon restarted");
-    wait_until("exactly once each", PROPAGATION, || (records("host-a") == 2 && records("host-b") == 1).then_some(()));
+    wait_until("exactly once each", PROPAGATION, || {
+        (records("host-a") == 2 && records("host-b") == 1).then_some(())
+    });
     let _ = &mut sa;
 }
 
@@ -187,7 +223,13 @@ fn a_host_whose_first_server_is_down_uses_the_second() {
     let manager = directory.add_employee("boss", "boss-pw", None);
     directory.add_employee("frank", "x", Some(&manager));
     let dead = "ldap://127.0.0.1:9".to_owned();
-    let a = FleetHost::on(&directory, &[dead.clone(), directory.uri()], "host-a", &[("frank", PW)], UNTIL_REACTIVATED);
+    let a = FleetHost::on(
+        &directory,
+        &[dead.clone(), directory.uri()],
+        "host-a",
+        &[("frank", PW)],
+        UNTIL_REACTIVATED,
+    );
     let b = FleetHost::new(&directory, "host-b", &[("frank", PW)], UNTIL_REACTIVATED);
     let mut sa = a.start_syncd();
     let mut sb = b.start_syncd();
@@ -205,15 +247,28 @@ fn two_providers_add_up_concurrent_failures_exactly_with_plain_and_delta_syncrep
         let manager = one.add_employee("boss", "boss-pw", None);
         one.add_employee("gina", "x", Some(&manager));
         wait_until("gina replicated", PROPAGATION, || {
-            (!two.search(&two.people_dn(), "sub", "(uid=gina)", &["uid"]).is_empty()).then_some(())
+            (!two
+                .search(&two.people_dn(), "sub", "(uid=gina)", &["uid"])
+                .is_empty())
+            .then_some(())
         });
         let extra: &[(&str, &str)] = &[("deny", "20"), ("unlock_after", "\"never\"")];
         let a = FleetHost::new(&one, "host-a", &[("gina", PW)], extra);
         // host-b's identity is made on the first provider and replicated.
         let b_host = one.add_host("host-b");
-        let b = FleetHost::with_identity(&[two.uri()], &two.people_dn(), "host-b", &b_host, &[("gina", PW)], extra);
+        let b = FleetHost::with_identity(
+            &[two.uri()],
+            &two.people_dn(),
+            "host-b",
+            &b_host,
+            &[("gina", PW)],
+            extra,
+        );
         wait_until("host-b's identity replicated", PROPAGATION, || {
-            (!two.search(&b_host.dn, "base", "(objectClass=*)", &["cn"]).is_empty()).then_some(())
+            (!two
+                .search(&b_host.dn, "base", "(objectClass=*)", &["cn"])
+                .is_empty())
+            .then_some(())
         });
         let mut sa = a.start_syncd();
         let mut sb = b.start_syncd();
@@ -225,20 +280,31 @@ fn two_providers_add_up_concurrent_failures_exactly_with_plain_and_delta_syncrep
             s.spawn(|| b.env.fail_logins("gina", 5));
         });
         for host in [&a, &b] {
-            wait_until(&format!("{mode:?}: 10 failures on {}", host.name), PROPAGATION, || {
-                (host.env.failures("gina") == 10).then_some(())
-            });
+            wait_until(
+                &format!("{mode:?}: 10 failures on {}", host.name),
+                PROPAGATION,
+                || (host.env.failures("gina") == 10).then_some(()),
+            );
         }
         for provider in [&one, &two] {
-            wait_until(&format!("{mode:?}: 10 failure values on each provider"), PROPAGATION, || {
-                let n: usize = provider
-                    .search(&provider.people_dn(), "sub", "(objectClass=deadboltHostRecord)", &["deadboltFailure"])
-                    .iter()
-                    .filter(|e| e.dn.contains("uid=gina"))
-                    .map(|e| e.attrs.get("deadboltfailure").map_or(0, Vec::len))
-                    .sum();
-                (n == 10).then_some(())
-            });
+            wait_until(
+                &format!("{mode:?}: 10 failure values on each provider"),
+                PROPAGATION,
+                || {
+                    let n: usize = provider
+                        .search(
+                            &provider.people_dn(),
+                            "sub",
+                            "(objectClass=deadboltHostRecord)",
+                            &["deadboltFailure"],
+                        )
+                        .iter()
+                        .filter(|e| e.dn.contains("uid=gina"))
+                        .map(|e| e.attrs.get("deadboltfailure").map_or(0, Vec::len))
+                        .sum();
+                    (n == 10).then_some(())
+                },
+            );
         }
     }
 }
@@ -259,7 +325,7 @@ fn a_host_whose_clock_runs_an_hour_fast_cannot_lock_or_unlock_anyone_elsewhere()
          deadboltFailure: {future} 3 sshd 203.0.113.9\n"
     );
     f.directory
-        .add(&f.directory.admin_dn(), f.directory.admin_password(), &ldif)
+        .add(f.directory.admin_dn(), f.directory.admin_password(), &ldif)
         .expect("plant the fast host's record");
     // host-b is locked by its own failures; a reactivation dated an hour
     // ahead must not unlock it.
@@ -273,7 +339,7 @@ fn a_host_whose_clock_runs_an_hour_fast_cannot_lock_or_unlock_anyone_elsewhere()
     });
     f.directory
         .modify(
-            &f.directory.admin_dn(),
+            f.directory.admin_dn(),
             f.directory.admin_password(),
             &format!("dn: uid=hank,{dn}\nchangetype: modify\nadd: deadboltReactivated\ndeadboltReactivated: {future}\n"),
         )
@@ -284,7 +350,10 @@ fn a_host_whose_clock_runs_an_hour_fast_cannot_lock_or_unlock_anyone_elsewhere()
             .any(|l| l.contains("deadboltReactivated") && l.contains("more than max_clock_skew"))
             .then_some(())
     });
-    assert!(f.b.locked("hank"), "a reactivation from a fast clock unlocked");
+    assert!(
+        f.b.locked("hank"),
+        "a reactivation from a fast clock unlocked"
+    );
     let state = f.b.env.load_state("hank").expect("hank's state");
     assert_eq!(
         state.failures.iter().filter(|x| x.host == "fast").count(),
@@ -321,7 +390,7 @@ fn a_malformed_value_planted_in_the_directory_is_logged_and_skipped() {
          deadboltLogin: soon\n"
     );
     f.directory
-        .add(&f.directory.admin_dn(), f.directory.admin_password(), &ldif)
+        .add(f.directory.admin_dn(), f.directory.admin_password(), &ldif)
         .expect("plant malformed values");
     wait_until("the malformed values are logged", PROPAGATION, || {
         sb.log_text().contains("was skipped").then_some(())

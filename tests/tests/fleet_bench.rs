@@ -8,7 +8,7 @@
 
 use deadbolt_core::store::{Loaded, Pending};
 use deadbolt_core::{LockoutPolicy, StateStore, Timestamp, UnlockAfter, UserName};
-use deadbolt_tests::fleet::{UNTIL_REACTIVATED, FleetHost, Syncd, PROPAGATION};
+use deadbolt_tests::fleet::{FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED};
 use deadbolt_tests::slapd::{wait_until, Directory};
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,10 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 #[test]
 #[ignore = "benchmark: make bench"]
 fn lock_and_reactivation_propagation() {
-    let trials: usize = std::env::var("TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(100);
+    let trials: usize = std::env::var("TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(100);
     let directory = Directory::start();
     let names: Vec<String> = (0..trials).map(|i| format!("u{i:04}")).collect();
     for name in &names {
@@ -83,7 +86,9 @@ fn lock_and_reactivation_propagation() {
         a.env.fail_logins(name, 2);
         let out = a.env.authenticate(name, "wrong");
         assert!(!out.succeeded());
-        lock_samples.push(wait_for("the lock reaches host-b", || locked_in(&store_b, &user)));
+        lock_samples.push(wait_for("the lock reaches host-b", || {
+            locked_in(&store_b, &user)
+        }));
         // The mirrored pwdAccountLockedTime must be there before the
         // administrator deletes it.
         wait_until("pwdAccountLockedTime", PROPAGATION, || {
@@ -95,7 +100,9 @@ fn lock_and_reactivation_propagation() {
             "dn: {}\nchangetype: modify\ndelete: pwdAccountLockedTime\n",
             directory.employee_dn(name)
         );
-        directory.modify(&admin, directory.admin_password(), &ldif).unwrap();
+        directory
+            .modify(&admin, directory.admin_password(), &ldif)
+            .unwrap();
         unlock_samples.push(wait_for("the reactivation reaches both hosts", || {
             !locked_in(&store_a, &user) && !locked_in(&store_b, &user)
         }));
@@ -129,7 +136,14 @@ fn initial_load() {
         let file = directory.dir().join("bulk.ldif");
         std::fs::write(&file, ldif).unwrap();
         let status = std::process::Command::new("ldapadd")
-            .args(["-x", "-H", &directory.uri(), "-D", directory.admin_dn(), "-y"])
+            .args([
+                "-x",
+                "-H",
+                &directory.uri(),
+                "-D",
+                directory.admin_dn(),
+                "-y",
+            ])
             .arg(directory.admin_password_file())
             .arg("-f")
             .arg(&file)
@@ -156,7 +170,14 @@ fn fifty_hosts_one_reactivation() {
     let directory = Directory::start();
     directory.add_employee("zed", "x", None);
     let hosts: Vec<FleetHost> = (0..50)
-        .map(|i| FleetHost::new(&directory, &format!("h{i:02}"), &[("zed", PW)], UNTIL_REACTIVATED))
+        .map(|i| {
+            FleetHost::new(
+                &directory,
+                &format!("h{i:02}"),
+                &[("zed", PW)],
+                UNTIL_REACTIVATED,
+            )
+        })
         .collect();
     let mut daemons: Vec<Syncd> = hosts.iter().map(FleetHost::start_syncd).collect();
     for d in &mut daemons {
@@ -169,7 +190,9 @@ fn fifty_hosts_one_reactivation() {
     let user = UserName::parse("zed").unwrap();
     for round in 0..5 {
         hosts[0].env.fail_logins("zed", 3);
-        let reach = wait_for("the lock reaches all 50", || stores.iter().all(|s| locked_in(s, &user)));
+        let reach = wait_for("the lock reaches all 50", || {
+            stores.iter().all(|s| locked_in(s, &user))
+        });
         wait_until("pwdAccountLockedTime", PROPAGATION, || {
             directory
                 .entry(&directory.employee_dn("zed"), &["pwdAccountLockedTime"])
@@ -179,7 +202,9 @@ fn fifty_hosts_one_reactivation() {
             "dn: {}\nchangetype: modify\ndelete: pwdAccountLockedTime\n",
             directory.employee_dn("zed")
         );
-        directory.modify(directory.admin_dn(), directory.admin_password(), &ldif).unwrap();
+        directory
+            .modify(directory.admin_dn(), directory.admin_password(), &ldif)
+            .unwrap();
         let all = wait_for("the reactivation reaches all 50", || {
             stores.iter().all(|s| !locked_in(s, &user))
         });

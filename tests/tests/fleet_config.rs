@@ -2,7 +2,9 @@
 //! the test makes, a certificate from another CA refused, configurations it
 //! cannot honour refused in one line, and a directory without ppolicy.
 
-use deadbolt_tests::fleet::{fleet_toml, secret_file, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED};
+use deadbolt_tests::fleet::{
+    fleet_toml, secret_file, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED,
+};
 use deadbolt_tests::slapd::{wait_until, Directory, DirectoryOptions, Host};
 use deadbolt_tests::{toml_string, PamEnv};
 use std::fs;
@@ -44,17 +46,28 @@ fn tls_is_verified_against_the_configured_ca_and_another_ca_is_refused() {
         let host = directory.add_host(if works { "good" } else { "bad" });
         let toml = format!(
             "{}tls_ca_file = {}\n",
-            fleet_toml(&host.name, &[ldaps.clone()], &directory.people_dn(), &host.dn, &host.password_file),
+            fleet_toml(
+                &host.name,
+                std::slice::from_ref(&ldaps),
+                &directory.people_dn(),
+                &host.dn,
+                &host.password_file
+            ),
             toml_string(&ca.display().to_string())
         );
         let env = host_env(&toml);
-        let mut syncd = Syncd::start(env.config_path(), &env.state_dir().join(".sync"), &env.root().join("syncd.log"));
+        let mut syncd = Syncd::start(
+            env.config_path(),
+            &env.state_dir().join(".sync"),
+            &env.root().join("syncd.log"),
+        );
         if works {
             syncd.wait_ready();
         } else {
             wait_until("the other CA's certificate is refused", PROPAGATION, || {
                 let log = syncd.log_text();
-                (log.contains("cannot connect") && log.to_lowercase().contains("certificate")).then_some(())
+                (log.contains("cannot connect") && log.to_lowercase().contains("certificate"))
+                    .then_some(())
             });
             assert_ne!(syncd.status().map(|s| s["connected"] == true), Some(true));
         }
@@ -67,7 +80,13 @@ fn a_config_it_cannot_honour_is_refused_in_one_line() {
     let host = directory.add_host("host-a");
     let base = directory.people_dn();
     // Accepted as it is.
-    let env = host_env(&fleet_toml("host-a", &[directory.uri()], &base, &host.dn, &host.password_file));
+    let env = host_env(&fleet_toml(
+        "host-a",
+        &[directory.uri()],
+        &base,
+        &host.dn,
+        &host.password_file,
+    ));
     let (code, err) = check(&env);
     assert_eq!(code, 0, "{err}");
 
@@ -77,16 +96,34 @@ fn a_config_it_cannot_honour_is_refused_in_one_line() {
     // Plain LDAP to a host that is not the loopback.
     let remote = "ldap://192.0.2.10".to_owned();
     let cases = [
-        (fleet_toml("host-a", &[directory.uri()], &base, &host.dn, &loose), "0644"),
-        (fleet_toml("host-a", &[remote], &base, &host.dn, &host.password_file), "allow_insecure"),
-        (fleet_toml("host-a", &[directory.uri()], &base, &host.dn, &env.root().join("missing")), "missing"),
+        (
+            fleet_toml("host-a", &[directory.uri()], &base, &host.dn, &loose),
+            "0644",
+        ),
+        (
+            fleet_toml("host-a", &[remote], &base, &host.dn, &host.password_file),
+            "allow_insecure",
+        ),
+        (
+            fleet_toml(
+                "host-a",
+                &[directory.uri()],
+                &base,
+                &host.dn,
+                &env.root().join("missing"),
+            ),
+            "missing",
+        ),
     ];
     for (toml, says) in cases {
         let env = host_env(&toml);
         let (code, err) = check(&env);
         assert_eq!(code, 2, "{toml}\n{err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-        assert!(err.contains(says) || err.contains("No such file"), "{says}: {err}");
+        assert!(
+            err.contains(says) || err.contains("No such file"),
+            "{says}: {err}"
+        );
         assert!(!err.contains(&host.password), "the secret was shown");
     }
     // No [directory] at all.
@@ -116,8 +153,22 @@ fn without_ppolicy_it_says_so_once_and_still_locks_the_fleet() {
     };
     let uris = [directory.uri()];
     let people = directory.people_dn();
-    let a = FleetHost::with_identity(&uris, &people, "host-a", &manager, &users, UNTIL_REACTIVATED);
-    let b = FleetHost::with_identity(&uris, &people, "host-b", &manager, &users, UNTIL_REACTIVATED);
+    let a = FleetHost::with_identity(
+        &uris,
+        &people,
+        "host-a",
+        &manager,
+        &users,
+        UNTIL_REACTIVATED,
+    );
+    let b = FleetHost::with_identity(
+        &uris,
+        &people,
+        "host-b",
+        &manager,
+        &users,
+        UNTIL_REACTIVATED,
+    );
     let mut sa = a.start_syncd();
     let mut sb = b.start_syncd();
     sa.wait_ready();

@@ -2,10 +2,9 @@
 //! two hosts each with its own state and its own deadbolt-syncd, and real
 //! PAM logins through pamtester.
 
-use deadbolt_tests::fleet::{UNTIL_REACTIVATED, secret_file, FleetHost};
+use deadbolt_tests::fleet::{secret_file, FleetHost, UNTIL_REACTIVATED};
 use deadbolt_tests::slapd::Directory;
 use deadbolt_tests::Outcome;
-
 
 fn step(text: &str) {
     println!("\n== {text}");
@@ -13,7 +12,11 @@ fn step(text: &str) {
 
 fn login(host: &FleetHost, user: &str, password: &str) -> Outcome {
     let out = host.env.authenticate(user, password);
-    let verdict = if out.succeeded() { "logged in" } else { "refused" };
+    let verdict = if out.succeeded() {
+        "logged in"
+    } else {
+        "refused"
+    };
     let said = out
         .stdout
         .lines()
@@ -21,7 +24,15 @@ fn login(host: &FleetHost, user: &str, password: &str) -> Outcome {
         .find(|l| l.contains("locked") || l.contains("disabled"))
         .map(|l| format!(": \"{}\"", l.trim()))
         .unwrap_or_default();
-    println!("   {user} on {} with {}: {verdict}{said}", host.name, if password == "secret" { "the right password" } else { "a wrong password" });
+    println!(
+        "   {user} on {} with {}: {verdict}{said}",
+        host.name,
+        if password == "secret" {
+            "the right password"
+        } else {
+            "a wrong password"
+        }
+    );
     out
 }
 
@@ -30,7 +41,10 @@ fn main() {
     let boss = directory.add_employee("boss", "boss-directory-pw", None);
     directory.add_employee("alice", "alice-directory-pw", Some(&boss));
     directory.add_employee("bob", "bob-directory-pw", Some(&boss));
-    println!("A throwaway slapd at {} holds boss, and alice and bob who report to him.", directory.uri());
+    println!(
+        "A throwaway slapd at {} holds boss, and alice and bob who report to him.",
+        directory.uri()
+    );
     let users = [("alice", "secret"), ("bob", "secret")];
     let a = FleetHost::new(&directory, "host-a", &users, UNTIL_REACTIVATED);
     let b = FleetHost::new(&directory, "host-b", &users, UNTIL_REACTIVATED);
@@ -52,7 +66,14 @@ fn main() {
     step("2. her manager reactivates her with his own directory identity");
     let pw = secret_file(a.env.root(), "boss.pw", "boss-directory-pw");
     println!("   $ deadboltctl reactivate alice --as {boss} --password-file boss.pw");
-    let out = a.env.deadboltctl(&["reactivate", "alice", "--as", &boss, "--password-file", &pw.display().to_string()]);
+    let out = a.env.deadboltctl(&[
+        "reactivate",
+        "alice",
+        "--as",
+        &boss,
+        "--password-file",
+        &pw.display().to_string(),
+    ]);
     println!("   {}", out.stdout.trim());
     b.wait_locked("alice", false, "demo");
     login(&a, "alice", "secret");
@@ -64,7 +85,9 @@ fn main() {
         directory.employee_dn("bob")
     );
     println!("   $ ldapmodify (add pwdAccountLockedTime: 000001010000Z to bob)");
-    directory.modify(directory.admin_dn(), directory.admin_password(), &ldif).expect("ldapmodify");
+    directory
+        .modify(directory.admin_dn(), directory.admin_password(), &ldif)
+        .expect("ldapmodify");
     a.wait_locked("bob", true, "demo");
     b.wait_locked("bob", true, "demo");
     login(&a, "bob", "secret");
