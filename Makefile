@@ -36,6 +36,8 @@ bench: deps
 	bench/run 2000
 	bench/run 2000 100000
 	bench/password-change 15 24
+	$(CARGO) build --workspace
+	$(CARGO) test -p deadbolt-tests --test fleet_bench -- --ignored --nocapture --test-threads 1
 
 clean:
 	$(CARGO) clean

@@ -181,6 +181,16 @@ fn an_outage_loses_nothing_and_a_killed_daemon_resumes_from_its_cookie() {
     f.b.env.fail_logins("dave", 1);
     // Local enforcement goes on while the directory is away.
     assert!(f.a.env.failures("dave") == 2 && f.b.env.failures("dave") == 1);
+    // sync-status says so, with what waits to be pushed.
+    wait_until("sync-status shows the outage", PROPAGATION, || {
+        let out = f.a.env.deadboltctl(&["sync-status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+        let s = &v["status"];
+        (v["running"] == true && s["connected"] == false && s["pending_records"] == 2 && s["oldest_pending"].is_string())
+            .then_some(())
+    });
+    let text = f.a.env.deadboltctl(&["sync-status"]);
+    assert!(text.stdout.contains("DISCONNECTED") && text.stdout.contains("2 records for 1 users"), "{text}");
     f.directory.restart();
     f.a.wait_locked("dave", true, "failures queued during the outage");
     f.b.wait_locked("dave", true, "failures queued during the outage");
