@@ -9,6 +9,7 @@ use deadbolt_core::store::{AttemptId, Loaded, Pending};
 use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserState};
 use pam::constants::PamResultCode;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +140,58 @@ pub(crate) fn origin(service: &str, rhost: &str, tty: &str) -> String {
 }
 
 pub fn decide(request: &Request) -> Verdict {
+    decide_on(request, &System)
+}
+
+/// What a decision learns from the host around it: the configuration and
+/// who a user is. The module asks the files and NSS ([`System`]); the unit
+/// tests answer from a table, so that every decision can be played without
+/// libpam, with a real store in a temporary directory.
+pub(crate) trait Host {
+    type Groups: Groups;
+    /// The configuration for this call, module arguments applied.
+    fn config(&self, args: &[&str]) -> Arc<Config>;
+    /// Why the configuration file cannot be trusted, if it cannot.
+    fn config_untrusted(&self) -> Option<String>;
+    fn lookup(&self, name: &str) -> Option<Account>;
+    fn groups(&self, account: &Account) -> Self::Groups;
+}
+
+/// A user's groups, asked one name at a time.
+pub(crate) trait Groups {
+    fn contains(&self, group: &str) -> bool;
+}
+
+/// The configuration file and NSS.
+struct System;
+
+impl Host for System {
+    type Groups = identity::Membership;
+
+    fn config(&self, args: &[&str]) -> Arc<Config> {
+        settings::load_config(args)
+    }
+
+    fn config_untrusted(&self) -> Option<String> {
+        settings::config_untrusted()
+    }
+
+    fn lookup(&self, name: &str) -> Option<Account> {
+        identity::lookup(name)
+    }
+
+    fn groups(&self, account: &Account) -> identity::Membership {
+        identity::Membership::of(&account.name, account.gid)
+    }
+}
+
+impl Groups for identity::Membership {
+    fn contains(&self, group: &str) -> bool {
+        identity::Membership::contains(self, group)
+    }
+}
+
+pub(crate) fn decide_on(request: &Request, host: &impl Host) -> Verdict {
     let name = match UserName::from_bytes(request.user) {
         Ok(name) => name,
         Err(why) => {
@@ -149,9 +202,9 @@ pub fn decide(request: &Request) -> Verdict {
             return Verdict::code(PamResultCode::PAM_USER_UNKNOWN);
         }
     };
-    let config = settings::load_config(request.args);
-    if let Some(why) = settings::config_untrusted() {
-        let root = identity::lookup(name.as_str()).is_some_and(|a| a.uid == 0);
+    let config = host.config(request.args);
+    if let Some(why) = host.config_untrusted() {
+        let root = host.lookup(name.as_str()).is_some_and(|a| a.uid == 0);
         if root {
             return Verdict::code(if request.phase == Phase::AuthFail {
                 PamResultCode::PAM_AUTH_ERR
@@ -176,7 +229,7 @@ pub fn decide(request: &Request) -> Verdict {
             ..Verdict::code(code)
         };
     }
-    let Some(account) = identity::lookup(name.as_str()) else {
+    let Some(account) = host.lookup(name.as_str()) else {
         return unknown_user(request, &config, &name);
     };
     // State is kept under the account's own name, so `ALICE` and
@@ -201,7 +254,7 @@ pub fn decide(request: &Request) -> Verdict {
             }
         }
     };
-    let membership = identity::Membership::of(name.as_str(), account.gid);
+    let membership = host.groups(&account);
     let policy = config.effective_lockout(|group| membership.contains(group));
     let exempt = !policy.even_deny_root
         && (account.uid == 0
@@ -760,3 +813,6 @@ fn account_phase(
     }
     Verdict::code(PamResultCode::PAM_SUCCESS)
 }
+
+#[cfg(test)]
+mod tests;
