@@ -22,7 +22,7 @@ fn login(host: &FleetHost, user: &str, password: &str) -> Outcome {
         .lines()
         .chain(out.stderr.lines())
         .find(|l| l.contains("locked") || l.contains("disabled"))
-        .map(|l| format!(": \"{}\"", l.trim()))
+        .map(|l| format!(": \"{}\"", l.trim().trim_start_matches("Password: ")))
         .unwrap_or_default();
     println!(
         "   {user} on {} with {}: {verdict}{said}",
