@@ -37,7 +37,9 @@ bench: deps
 	bench/run 2000 100000
 	bench/password-change 15 24
 	$(CARGO) build --workspace
-	$(CARGO) test -p deadbolt-tests --test fleet_bench -- --ignored --nocapture --test-threads 1
+	$(CARGO) build --release -p deadbolt-ldap-sync
+	DEADBOLT_SYNCD=$(CURDIR)/target/release/deadbolt-syncd \
+		$(CARGO) test -p deadbolt-tests --test fleet_bench -- --ignored --nocapture --test-threads 1
 
 clean:
 	$(CARGO) clean

@@ -583,6 +583,14 @@ impl Daemon {
             log::error(&format!(
                 "{user}: the directory's state cannot be merged: {e}"
             ));
+            return;
+        }
+        // Folded at once when the user's lock is free, so that records do
+        // not pile up and every later read stays one file.
+        if let Err(e) = self.store.fold(user, now) {
+            log::warning(&format!(
+                "{user}: the merged records cannot be folded yet: {e}"
+            ));
         }
     }
 

@@ -15,8 +15,13 @@ use std::time::Duration;
 pub const PROPAGATION: Duration = Duration::from_secs(20);
 
 /// The built sync daemon.
+/// The built sync daemon: the debug build, or `DEADBOLT_SYNCD` (the
+/// benchmarks run the release build).
 pub fn syncd_path() -> PathBuf {
-    crate::built_path("deadbolt-syncd")
+    match std::env::var_os("DEADBOLT_SYNCD") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => crate::built_path("deadbolt-syncd"),
+    }
 }
 
 /// `[lockout]` keys and their TOML values.
@@ -191,9 +196,14 @@ impl Syncd {
 
     /// Waits until the daemon has loaded the directory and is connected.
     pub fn wait_ready(&mut self) {
+        self.wait_ready_within(PROPAGATION);
+    }
+
+    /// [`Syncd::wait_ready`] with a deadline of its own (large loads).
+    pub fn wait_ready_within(&mut self, deadline: Duration) {
         let log = self.log.clone();
         let mut seen_exit = None;
-        wait_until("deadbolt-syncd connected and loaded", PROPAGATION, || {
+        wait_until("deadbolt-syncd connected and loaded", deadline, || {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     seen_exit = Some(status);

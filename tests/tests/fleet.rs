@@ -79,6 +79,13 @@ fn failures_on_two_hosts_add_up_to_a_lock_on_both_and_one_reactivation_unlocks_b
     wait_until("pwdAccountLockedTime set", PROPAGATION, || {
         pw_locked_time(&f.directory, "alice")
     });
+    let bind = f
+        .directory
+        .try_bind(&f.directory.employee_dn("alice"), "ldap-pw");
+    assert!(
+        !bind.is_ok(),
+        "an LDAP bind with her right password went through while locked"
+    );
 
     // Her manager reactivates her from host-a with his own identity.
     let out = f.a.env.deadboltctl(&[
@@ -186,11 +193,17 @@ fn an_outage_loses_nothing_and_a_killed_daemon_resumes_from_its_cookie() {
         let out = f.a.env.deadboltctl(&["sync-status", "--json"]);
         let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
         let s = &v["status"];
-        (v["running"] == true && s["connected"] == false && s["pending_records"] == 2 && s["oldest_pending"].is_string())
-            .then_some(())
+        (v["running"] == true
+            && s["connected"] == false
+            && s["pending_records"] == 2
+            && s["oldest_pending"].is_string())
+        .then_some(())
     });
     let text = f.a.env.deadboltctl(&["sync-status"]);
-    assert!(text.stdout.contains("DISCONNECTED") && text.stdout.contains("2 records for 1 users"), "{text}");
+    assert!(
+        text.stdout.contains("DISCONNECTED") && text.stdout.contains("2 records for 1 users"),
+        "{text}"
+    );
     f.directory.restart();
     f.a.wait_locked("dave", true, "failures queued during the outage");
     f.b.wait_locked("dave", true, "failures queued during the outage");

@@ -154,7 +154,7 @@ fn initial_load() {
         let host = FleetHost::new(&directory, "host-a", &[], UNTIL_REACTIVATED);
         let start = Instant::now();
         let mut syncd = host.start_syncd();
-        syncd.wait_ready();
+        syncd.wait_ready_within(Duration::from_secs(600));
         let took = start.elapsed();
         println!(
             "initial load of {size} employees: {:.2} s, peak RSS {} MiB",

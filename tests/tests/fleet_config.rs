@@ -180,3 +180,61 @@ fn without_ppolicy_it_says_so_once_and_still_locks_the_fleet() {
     let said = sa.log_text().matches("has no ppolicy").count();
     assert_eq!(said, 1, "{}", sa.log_text());
 }
+
+#[test]
+fn it_tells_systemd_when_ready_and_serves_metrics_on_loopback() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixDatagram;
+    let directory = Directory::start();
+    directory.add_employee("alice", "x", None);
+    let host = directory.add_host("host-a");
+    let port = directory.port() + 10_000;
+    let toml = format!(
+        "{}\n[sync]\nmetrics_listen = \"127.0.0.1:{port}\"\n",
+        fleet_toml(
+            "host-a",
+            &[directory.uri()],
+            &directory.people_dn(),
+            &host.dn,
+            &host.password_file
+        )
+    );
+    let env = host_env(&toml);
+    let socket_path = env.root().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    socket.set_read_timeout(Some(PROPAGATION)).expect("timeout");
+    let mut child = Command::new(deadbolt_tests::fleet::syncd_path())
+        .arg("--config")
+        .arg(env.config_path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start deadbolt-syncd");
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("a notification");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+
+    env.fail_logins("alice", 1);
+    let metrics = wait_until("one failure pushed, in the metrics", PROPAGATION, || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        text.contains("deadbolt_failures_pushed_total 1")
+            .then_some(text)
+    });
+    for name in [
+        "deadbolt_locks_total",
+        "deadbolt_reactivations_total",
+        "deadbolt_pending_records",
+        "deadbolt_sync_lag_seconds",
+        "deadbolt_connected 1",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    let n = socket.recv(&mut buf).expect("the stopping notification");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
+}
