@@ -405,8 +405,14 @@ impl Daemon {
                     self.cookie = None;
                     let _ = std::fs::remove_file(self.settings.sync_dir.join(files::COOKIE));
                 }
+                let hint = if code == 4 {
+                    ": the directory's size limit for this host's identity is too small \
+                     (give hosts size=unlimited with olcLimits, as packaging/ldap/acl.ldif does)"
+                } else {
+                    ""
+                };
                 return Some(Ended::Lost(format!(
-                    "the sync search ended (rc={code}: {text})"
+                    "the sync search ended (rc={code}: {text}){hint}"
                 )));
             }
             Inbound::Failed(why) => return Some(Ended::Lost(why)),
