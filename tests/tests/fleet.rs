@@ -426,3 +426,35 @@ fn a_malformed_value_planted_in_the_directory_is_logged_and_skipped() {
     f.a.env.fail_logins("ivan", 3);
     f.b.wait_locked("ivan", true, "after the malformed values");
 }
+
+#[test]
+fn an_employee_entry_gains_the_class_on_the_first_write_and_nothing_else_changes() {
+    let f = fleet_of(&["kim"]);
+    let dn = f.directory.employee_dn("kim");
+    let before = f.directory.entry(&dn, &["*"]).expect("kim's entry");
+    let mut sa = f.a.start_syncd();
+    sa.wait_ready();
+    f.a.env.fail_logins("kim", 1);
+    let after = wait_until("the class is added", PROPAGATION, || {
+        f.directory
+            .entry(&dn, &["*"])
+            .filter(|e| e.has("objectClass", "deadboltAccount"))
+    });
+    let mut expected = before.attrs.clone();
+    expected
+        .get_mut("objectclass")
+        .expect("objectClass")
+        .push("deadboltAccount".into());
+    let mut got = after.attrs.clone();
+    for values in expected.values_mut().chain(got.values_mut()) {
+        values.sort();
+    }
+    assert_eq!(got, expected, "only the class was added");
+    // The failure itself sits in host-a's own record, under the entry.
+    let record = f.directory.host_record_dn(&dn, "host-a");
+    let record = f
+        .directory
+        .entry(&record, &["deadboltFailure"])
+        .expect("host-a's record");
+    assert_eq!(record.values("deadboltFailure").len(), 1);
+}
