@@ -387,7 +387,7 @@ fn a_host_whose_clock_runs_an_hour_fast_cannot_lock_or_unlock_anyone_elsewhere()
 
 #[test]
 fn user_names_full_of_filter_and_dn_metacharacters_sync() {
-    let names = ["o'brien(x)", "a*b", "c\\d", "e=f\"g", "i;j<k>", "#lm"];
+    let names = ["o'brien(x)", "a*b", "c\\d", "e=f\"g", "i;j<k>", "#lm", "m,n", "p+q"];
     let f = fleet_of(&names);
     let mut sa = f.a.start_syncd();
     let mut sb = f.b.start_syncd();
