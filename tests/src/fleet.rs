@@ -153,6 +153,7 @@ impl FleetHost {
 #[derive(Debug)]
 pub struct Syncd {
     child: Option<Child>,
+    envs: Vec<(String, String)>,
     config: PathBuf,
     sync_dir: PathBuf,
     log: PathBuf,
@@ -160,8 +161,14 @@ pub struct Syncd {
 
 impl Syncd {
     pub fn start(config: &Path, sync_dir: &Path, log: &Path) -> Syncd {
+        Syncd::start_with_env(config, sync_dir, log, &[])
+    }
+
+    /// [`Syncd::start`] with more environment variables (libfaketime's).
+    pub fn start_with_env(config: &Path, sync_dir: &Path, log: &Path, envs: &[(&str, &str)]) -> Syncd {
         let mut syncd = Syncd {
             child: None,
+            envs: envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             config: config.to_owned(),
             sync_dir: sync_dir.to_owned(),
             log: log.to_owned(),
@@ -180,6 +187,7 @@ impl Syncd {
             .arg("--config")
             .arg(&self.config)
             .arg("--verbose")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

@@ -458,3 +458,38 @@ fn an_employee_entry_gains_the_class_on_the_first_write_and_nothing_else_changes
         .expect("host-a's record");
     assert_eq!(record.values("deadboltFailure").len(), 1);
 }
+
+#[test]
+fn a_daemon_whose_own_clock_runs_an_hour_fast_stops_pushing_and_says_so() {
+    let f = fleet_of(&["lena"]);
+    let preload = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(std::path::Path::new(preload).exists(), "libfaketime is missing: run scripts/setup-deps");
+    let mut fast = deadbolt_tests::fleet::Syncd::start_with_env(
+        f.a.env.config_path(),
+        &f.a.sync_dir(),
+        &f.a.env.root().join("syncd-fast.log"),
+        &[
+            ("LD_PRELOAD", preload),
+            ("FAKETIME", "+1h"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    fast.wait_ready();
+    // Its first write comes back stamped an hour behind its clock.
+    f.a.env.fail_logins("lena", 1);
+    let status = wait_until("the skew is seen", PROPAGATION, || {
+        fast.status().filter(|s| s["skew_exceeded"] == true)
+    });
+    let skew = status["clock_skew_ms"].as_i64().expect("a skew");
+    assert!((3_500_000..3_700_000).contains(&skew), "{status}");
+    assert!(fast.log_text().contains("no longer pushed"), "{}", fast.log_text());
+    // What it records from now on waits, and sync-status says so.
+    f.a.env.fail_logins("lena", 2);
+    wait_until("two records held back", PROPAGATION, || {
+        let out = f.a.env.deadboltctl(&["sync-status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+        (v["status"]["pending_records"] == 2).then_some(())
+    });
+    let text = f.a.env.deadboltctl(&["sync-status"]);
+    assert!(text.stdout.contains("MORE THAN max_clock_skew"), "{text}");
+}
