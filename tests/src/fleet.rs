@@ -165,10 +165,18 @@ impl Syncd {
     }
 
     /// [`Syncd::start`] with more environment variables (libfaketime's).
-    pub fn start_with_env(config: &Path, sync_dir: &Path, log: &Path, envs: &[(&str, &str)]) -> Syncd {
+    pub fn start_with_env(
+        config: &Path,
+        sync_dir: &Path,
+        log: &Path,
+        envs: &[(&str, &str)],
+    ) -> Syncd {
         let mut syncd = Syncd {
             child: None,
-            envs: envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             config: config.to_owned(),
             sync_dir: sync_dir.to_owned(),
             log: log.to_owned(),

@@ -387,7 +387,16 @@ fn a_host_whose_clock_runs_an_hour_fast_cannot_lock_or_unlock_anyone_elsewhere()
 
 #[test]
 fn user_names_full_of_filter_and_dn_metacharacters_sync() {
-    let names = ["o'brien(x)", "a*b", "c\\d", "e=f\"g", "i;j<k>", "#lm", "m,n", "p+q"];
+    let names = [
+        "o'brien(x)",
+        "a*b",
+        "c\\d",
+        "e=f\"g",
+        "i;j<k>",
+        "#lm",
+        "m,n",
+        "p+q",
+    ];
     let f = fleet_of(&names);
     let mut sa = f.a.start_syncd();
     let mut sb = f.b.start_syncd();
@@ -463,7 +472,10 @@ fn an_employee_entry_gains_the_class_on_the_first_write_and_nothing_else_changes
 fn a_daemon_whose_own_clock_runs_an_hour_fast_stops_pushing_and_says_so() {
     let f = fleet_of(&["lena"]);
     let preload = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-    assert!(std::path::Path::new(preload).exists(), "libfaketime is missing: run scripts/setup-deps");
+    assert!(
+        std::path::Path::new(preload).exists(),
+        "libfaketime is missing: run scripts/setup-deps"
+    );
     let mut fast = deadbolt_tests::fleet::Syncd::start_with_env(
         f.a.env.config_path(),
         &f.a.sync_dir(),
@@ -482,7 +494,11 @@ fn a_daemon_whose_own_clock_runs_an_hour_fast_stops_pushing_and_says_so() {
     });
     let skew = status["clock_skew_ms"].as_i64().expect("a skew");
     assert!((3_500_000..3_700_000).contains(&skew), "{status}");
-    assert!(fast.log_text().contains("no longer pushed"), "{}", fast.log_text());
+    assert!(
+        fast.log_text().contains("no longer pushed"),
+        "{}",
+        fast.log_text()
+    );
     // What it records from now on waits, and sync-status says so.
     f.a.env.fail_logins("lena", 2);
     wait_until("two records held back", PROPAGATION, || {

@@ -238,3 +238,39 @@ fn it_tells_systemd_when_ready_and_serves_metrics_on_loopback() {
     let n = socket.recv(&mut buf).expect("the stopping notification");
     assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
 }
+
+#[test]
+fn a_host_binds_with_sasl_external_over_ldapi() {
+    let directory = Directory::start();
+    directory.add_employee("alice", "x", None);
+    let host = directory.add_host("host-a");
+    // The directory maps this process's peer credentials to host-a's entry.
+    let peer = deadbolt_tests::slapd::peercred_dn().replace('+', "\\+");
+    directory
+        .config_modify(&format!(
+            "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{}\"\n",
+            host.dn
+        ))
+        .expect("olcAuthzRegexp");
+    let toml = format!(
+        "[host]\nname = \"host-a\"\n\n[directory]\nuri = {}\nbase_dn = {}\nsasl_mech = \"EXTERNAL\"\n",
+        toml_string(&directory.ldapi_uri()),
+        toml_string(&directory.people_dn()),
+    );
+    let env = host_env(&toml);
+    let mut syncd = Syncd::start(
+        env.config_path(),
+        &env.state_dir().join(".sync"),
+        &env.root().join("syncd.log"),
+    );
+    syncd.wait_ready();
+    env.fail_logins("alice", 1);
+    // The record was written as host-a: under host-a's own name, which the
+    // ACL lets only host-a's identity write.
+    let record = directory.host_record_dn(&directory.employee_dn("alice"), "host-a");
+    wait_until("host-a's record written over ldapi", PROPAGATION, || {
+        directory
+            .entry(&record, &["deadboltFailure"])
+            .filter(|e| e.values("deadboltFailure").len() == 1)
+    });
+}
