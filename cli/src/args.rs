@@ -111,9 +111,13 @@ pub struct Identity {
     /// asking for it; never give a password as an argument.
     #[arg(long, value_name = "FILE", requires = "as_dn")]
     pub password_file: Option<PathBuf>,
+    /// Act in the directory with SASL EXTERNAL over ldapi:// instead of
+    /// --as: the directory maps your uid to your own identity.
+    #[arg(long, conflicts_with_all = ["as_dn", "password_file"])]
+    pub sasl_external: bool,
     /// Change this host's state alone, even with a directory configured
     /// (needs root); other hosts are not told.
-    #[arg(long, conflicts_with = "as_dn")]
+    #[arg(long, conflicts_with_all = ["as_dn", "sasl_external"])]
     pub local: bool,
 }
 

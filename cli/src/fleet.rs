@@ -29,19 +29,20 @@ pub fn act(
     let user = user_name(raw_user)?;
     let settings = settings::load(config_path)?;
     let directory = settings.config.directory.as_ref();
-    let Some(dn) = &identity.as_dn else {
+    if identity.as_dn.is_none() && !identity.sasl_external {
         if directory.is_some() && !identity.local {
             return Err(CliError::Directory(
-                "a directory is configured: give --as DN (your own identity) to act on every \
-                 host through it, or --local to change this host alone"
+                "a directory is configured: give --as DN (your own identity) or \
+                 --sasl-external to act on every host through it, or --local to change this \
+                 host alone"
                     .to_owned(),
             ));
         }
         return change(config_path, action, raw_user, now);
-    };
+    }
     let Some(directory) = directory else {
         return Err(CliError::Directory(
-            "--as needs a [directory] in the configuration".to_owned(),
+            "--as and --sasl-external need a [directory] in the configuration".to_owned(),
         ));
     };
     if let Some(problem) = directory.transport_problems().into_iter().next() {
@@ -53,14 +54,17 @@ pub fn act(
         change::Action::Enable => Action::Enable,
         _ => unreachable!("only these act through the directory"),
     };
-    let password = match &identity.password_file {
-        Some(path) => password_from_file(path)?,
-        None => prompt(&format!("Directory password for {dn}: "))?,
+    let person = match &identity.as_dn {
+        Some(dn) => Person::Password {
+            dn: dn.clone(),
+            password: match &identity.password_file {
+                Some(path) => password_from_file(path)?,
+                None => prompt(&format!("Directory password for {dn}: "))?,
+            },
+        },
+        None => Person::External,
     };
-    let person = Person {
-        dn: dn.clone(),
-        password,
-    };
+    let dn = person.name();
     let done = admin::act(directory, &person, user.as_str(), verb, now)
         .map_err(|e| CliError::Directory(e.to_string()))?;
     crate::audit::log_change(&format!(

@@ -44,14 +44,33 @@ impl Action {
 
 /// The person's own directory identity. The password is wiped when
 /// dropped and never printed.
-pub struct Person {
-    pub dn: String,
-    pub password: Zeroizing<String>,
+pub enum Person {
+    /// A simple bind as `dn`.
+    Password {
+        dn: String,
+        password: Zeroizing<String>,
+    },
+    /// SASL EXTERNAL over ldapi://: the directory maps the caller's uid
+    /// (olcAuthzRegexp) to his own entry.
+    External,
+}
+
+impl Person {
+    /// How the person is named in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Person::Password { dn, .. } => dn.clone(),
+            Person::External => "the identity SASL EXTERNAL maps you to".to_owned(),
+        }
+    }
 }
 
 impl fmt::Debug for Person {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Person {{ dn: {:?}, password: <hidden> }}", self.dn)
+        match self {
+            Person::Password { dn, .. } => write!(f, "Person {{ dn: {dn:?}, password: <hidden> }}"),
+            Person::External => f.write_str("Person::External"),
+        }
     }
 }
 
@@ -136,7 +155,21 @@ pub fn act(
         .map_err(|e| AdminError::Other(format!("cannot start: {e}")))?;
     runtime.block_on(async {
         let mut last = AdminError::Unreachable("no uri is configured".into());
+        let external = matches!(person, Person::External);
+        if external
+            && !directory
+                .uris
+                .iter()
+                .any(|u| u.text.starts_with("ldapi://"))
+        {
+            return Err(AdminError::Other(
+                "SASL EXTERNAL needs an ldapi:// uri in [directory]".to_owned(),
+            ));
+        }
         for uri in &directory.uris {
+            if external && !uri.text.starts_with("ldapi://") {
+                continue;
+            }
             match connect(directory, &uri.text, person).await {
                 Ok(mut ldap) => {
                     let result = act_on(&mut ldap, directory, person, user, action, now).await;
@@ -173,13 +206,14 @@ async fn connect(
         .await
         .map_err(|e| AdminError::Unreachable(format!("{uri}: {e}")))?;
     ldap3::drive!(conn);
-    let bound = ldap
-        .simple_bind(&person.dn, person.password.as_str())
-        .await
-        .map_err(|e| AdminError::Unreachable(format!("{uri}: {e}")))?;
+    let bound = match person {
+        Person::Password { dn, password } => ldap.simple_bind(dn, password.as_str()).await,
+        Person::External => ldap.sasl_external_bind().await,
+    }
+    .map_err(|e| AdminError::Unreachable(format!("{uri}: {e}")))?;
     match bound.rc {
         0 => Ok(ldap),
-        49 => Err(AdminError::BadCredentials(person.dn.clone())),
+        49 => Err(AdminError::BadCredentials(person.name())),
         rc => Err(AdminError::Other(format!(
             "{uri}: the bind failed (rc={rc} {})",
             bound.text
@@ -259,7 +293,7 @@ async fn act_on(
         0 => {}
         50 => {
             return Err(AdminError::NotAllowed {
-                person: person.dn.clone(),
+                person: person.name(),
                 action: action.verb(),
                 user: user.to_owned(),
             })

@@ -274,3 +274,39 @@ fn a_host_binds_with_sasl_external_over_ldapi() {
             .filter(|e| e.values("deadboltFailure").len() == 1)
     });
 }
+
+#[test]
+fn a_manager_reactivates_with_sasl_external_mapped_to_his_own_entry() {
+    let directory = Directory::start();
+    let boss = directory.add_employee("boss", "boss-pw", None);
+    let alice = directory.add_employee("alice", "x", Some(&boss));
+    directory
+        .modify(
+            directory.admin_dn(),
+            directory.admin_password(),
+            &format!("dn: {alice}\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n"),
+        )
+        .expect("lock alice in the directory");
+    let peer = deadbolt_tests::slapd::peercred_dn().replace('+', "\\+");
+    directory
+        .config_modify(&format!(
+            "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{boss}\"\n"
+        ))
+        .expect("olcAuthzRegexp");
+    let toml = format!(
+        "[host]\nname = \"host-a\"\n\n[directory]\nuri = {}\nbase_dn = {}\nsasl_mech = \"EXTERNAL\"\n",
+        toml_string(&directory.ldapi_uri()),
+        toml_string(&directory.people_dn()),
+    );
+    let env = host_env(&toml);
+    let out = env.deadboltctl(&["reactivate", "alice", "--sasl-external"]);
+    assert!(out.succeeded(), "{out}");
+    let entry = directory
+        .entry(&alice, &["deadboltReactivated", "pwdAccountLockedTime"])
+        .expect("alice");
+    assert_eq!(entry.values("deadboltReactivated").len(), 1, "{entry:?}");
+    assert!(entry.values("pwdAccountLockedTime").is_empty(), "{entry:?}");
+    // Without --as or --sasl-external, a configured directory is not ignored.
+    let out = env.deadboltctl(&["reactivate", "alice"]);
+    assert!(!out.succeeded() && out.stderr.contains("--local"), "{out}");
+}
