@@ -19,6 +19,25 @@ fn host_env(toml: &str) -> PamEnv {
     builder.toml(toml).build()
 }
 
+/// host-a binding with SASL EXTERNAL over the directory's ldapi socket.
+fn external_toml(directory: &Directory) -> String {
+    format!(
+        "[host]\nname = \"host-a\"\n\n[directory]\nuri = {}\nbase_dn = {}\nsasl_mech = \"EXTERNAL\"\n",
+        toml_string(&directory.ldapi_uri()),
+        toml_string(&directory.people_dn()),
+    )
+}
+
+/// Maps this process's peer credentials to `dn` for SASL EXTERNAL.
+fn map_peer_to(directory: &Directory, dn: &str) {
+    let peer = deadbolt_tests::slapd::peercred_dn().replace('+', "\\+");
+    directory
+        .config_modify(&format!(
+            "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{dn}\"\n"
+        ))
+        .expect("olcAuthzRegexp");
+}
+
 fn check(env: &PamEnv) -> (i32, String) {
     let out = Command::new(deadbolt_tests::fleet::syncd_path())
         .arg("--config")
@@ -245,18 +264,8 @@ fn a_host_binds_with_sasl_external_over_ldapi() {
     directory.add_employee("alice", "x", None);
     let host = directory.add_host("host-a");
     // The directory maps this process's peer credentials to host-a's entry.
-    let peer = deadbolt_tests::slapd::peercred_dn().replace('+', "\\+");
-    directory
-        .config_modify(&format!(
-            "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{}\"\n",
-            host.dn
-        ))
-        .expect("olcAuthzRegexp");
-    let toml = format!(
-        "[host]\nname = \"host-a\"\n\n[directory]\nuri = {}\nbase_dn = {}\nsasl_mech = \"EXTERNAL\"\n",
-        toml_string(&directory.ldapi_uri()),
-        toml_string(&directory.people_dn()),
-    );
+    map_peer_to(&directory, &host.dn);
+    let toml = external_toml(&directory);
     let env = host_env(&toml);
     let mut syncd = Syncd::start(
         env.config_path(),
@@ -287,17 +296,8 @@ fn a_manager_reactivates_with_sasl_external_mapped_to_his_own_entry() {
             &format!("dn: {alice}\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n"),
         )
         .expect("lock alice in the directory");
-    let peer = deadbolt_tests::slapd::peercred_dn().replace('+', "\\+");
-    directory
-        .config_modify(&format!(
-            "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{boss}\"\n"
-        ))
-        .expect("olcAuthzRegexp");
-    let toml = format!(
-        "[host]\nname = \"host-a\"\n\n[directory]\nuri = {}\nbase_dn = {}\nsasl_mech = \"EXTERNAL\"\n",
-        toml_string(&directory.ldapi_uri()),
-        toml_string(&directory.people_dn()),
-    );
+    map_peer_to(&directory, &boss);
+    let toml = external_toml(&directory);
     let env = host_env(&toml);
     let out = env.deadboltctl(&["reactivate", "alice", "--sasl-external"]);
     assert!(out.succeeded(), "{out}");
