@@ -97,6 +97,7 @@ impl UserView {
             user: self.user.clone(),
             locked: self.refused,
             disabled: self.status.disabled,
+            locked_in_directory: self.status.directory_locked && !self.exempt,
             failures: self.status.failures,
             locked_until: self
                 .status
@@ -446,6 +447,9 @@ pub struct UserJson {
     pub user: String,
     pub locked: bool,
     pub disabled: bool,
+    /// The directory holds a lock of its own (ppolicy's
+    /// `pwdAccountLockedTime`, not deadbolt's), refused like a failure lock.
+    pub locked_in_directory: bool,
     pub failures: u32,
     pub locked_until: Option<String>,
     pub locked_since: Option<String>,
@@ -543,10 +547,11 @@ pub(crate) mod tests {
         serde_json::to_value(view.to_json()).unwrap()
     }
 
-    const KEYS: [&str; 18] = [
+    const KEYS: [&str; 19] = [
         "user",
         "locked",
         "disabled",
+        "locked_in_directory",
         "failures",
         "locked_until",
         "locked_since",
@@ -573,6 +578,7 @@ pub(crate) mod tests {
                 "user": "alice",
                 "locked": true,
                 "disabled": false,
+                "locked_in_directory": false,
                 "failures": 3,
                 "locked_until": "2026-11-27T23:14:09.000123Z",
                 "locked_since": "2026-11-27T23:04:09.000123Z",
@@ -638,7 +644,8 @@ pub(crate) mod tests {
         assert_eq!(
             value,
             json!({
-                "user": "alice", "locked": false, "disabled": false, "failures": 0,
+                "user": "alice", "locked": false, "disabled": false,
+                "locked_in_directory": false, "failures": 0,
                 "locked_until": null, "locked_since": null, "until_reactivated": false,
                 "policy": "default", "failure_events": [], "last_success": null,
                 "last_reactivation": null, "refused": false, "account_expired": false,

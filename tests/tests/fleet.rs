@@ -164,6 +164,11 @@ fn a_lock_ppolicy_sets_or_one_set_by_hand_refuses_on_every_host() {
         .expect("lock carol by hand");
     f.a.wait_locked("carol", true, "a lock set by hand");
     f.b.wait_locked("carol", true, "a lock set by hand");
+    let status = f.b.env.status_json("carol");
+    assert_eq!(status["locked_in_directory"], true, "{status}");
+    assert_eq!(status["failures"], 0, "{status}");
+    let text = f.b.env.deadboltctl(&["status", "carol"]);
+    assert!(text.stdout.contains("LOCKED in the directory"), "{text}");
     // Deleting it there ends it everywhere.
     f.directory
         .modify(
