@@ -10,6 +10,7 @@
 //! writes an entry another host writes.
 
 use crate::encoding::{self, ValueError};
+use deadbolt_core::state::MAX_FAILURES_KEPT;
 use deadbolt_core::{Failure, LockoutPolicy, Stamped, Timestamp, UserName, UserState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -289,11 +290,21 @@ pub fn plan_push(
             added.insert(failure);
         }
     }
+    // A full local state has dropped its oldest failures (the bound of
+    // MAX_FAILURES_KEPT); those older than every failure it still keeps are
+    // dropped from this host's record too, so the record stays as bounded
+    // as the state every host derives the lock from.
+    let dropped_before = (local.failures.len() >= MAX_FAILURES_KEPT)
+        .then(|| local.failures.first().map(|f| f.time))
+        .flatten();
     push.delete_failures = record
         .failures
         .iter()
         .filter(|v| {
-            encoding::parse_failure(v, me).is_ok_and(|f| reset_after.is_some_and(|r| f.time <= r))
+            encoding::parse_failure(v, me).is_ok_and(|f| {
+                reset_after.is_some_and(|r| f.time <= r)
+                    || dropped_before.is_some_and(|oldest| f.time < oldest)
+            })
         })
         .cloned()
         .collect();
@@ -447,6 +458,56 @@ mod tests {
         assert_eq!(push.delete_logins, vec![encoding::format_time(at(0))]);
         assert_eq!(push.delete_failures.len(), 1);
         assert!(push.add_failures.is_empty());
+    }
+
+    #[test]
+    fn a_record_stays_as_bounded_as_local_state() {
+        let mut local = UserState::default();
+        for i in 0..MAX_FAILURES_KEPT as i64 {
+            local.failures.insert(failure("a", 100 + i, 1));
+        }
+        // The directory still holds the two this host's state has dropped.
+        let mine = HostRecord {
+            host: "a".into(),
+            failures: [failure("a", 1, 1), failure("a", 2, 1), failure("a", 100, 1)]
+                .iter()
+                .map(encoding::format_failure)
+                .collect(),
+            ..HostRecord::default()
+        };
+        let push = plan_push(
+            "a",
+            &local,
+            &UserEntry::default(),
+            Some(&mine),
+            None,
+            &policy(),
+            at(5000),
+        );
+        assert_eq!(
+            push.delete_failures.iter().collect::<BTreeSet<_>>(),
+            [failure("a", 1, 1), failure("a", 2, 1)]
+                .iter()
+                .map(encoding::format_failure)
+                .collect::<BTreeSet<_>>()
+                .iter()
+                .collect()
+        );
+        let after = applied(&mine, &push);
+        assert_eq!(after.failures.len(), MAX_FAILURES_KEPT);
+        // Below the bound nothing old is dropped.
+        let mut small = local.clone();
+        small.failures.pop_last();
+        let push = plan_push(
+            "a",
+            &small,
+            &UserEntry::default(),
+            Some(&mine),
+            None,
+            &policy(),
+            at(5000),
+        );
+        assert!(push.delete_failures.is_empty());
     }
 
     #[test]
