@@ -158,11 +158,7 @@ fn prompt(question: &str) -> Result<Zeroizing<String>, CliError> {
     Ok(trimmed)
 }
 
-pub fn sync_status(
-    config_path: Option<&Path>,
-    json: bool,
-    now: Timestamp,
-) -> Result<ExitCode, CliError> {
+pub fn sync_status(config_path: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
     let settings = settings::load(config_path)?;
     let config = &settings.config;
     if config.directory.is_none() {
@@ -229,7 +225,11 @@ pub fn sync_status(
         ),
     );
     if let Some(oldest) = &status.oldest_pending {
-        line(&mut out, "oldest not pushed:", oldest.clone());
+        let age = status
+            .oldest_pending_age_s
+            .map(|s| format!(" ({s} s old)"))
+            .unwrap_or_default();
+        line(&mut out, "oldest not pushed:", format!("{oldest}{age}"));
     }
     line(
         &mut out,
@@ -251,7 +251,6 @@ pub fn sync_status(
         },
     );
     line(&mut out, "status written:", status.updated_at.clone());
-    let _ = now;
     print(&out)?;
     Ok(ExitCode::SUCCESS)
 }

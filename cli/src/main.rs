@@ -108,7 +108,7 @@ fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
         Command::Enable { user, identity } => {
             fleet::act(config_path, change::Action::Enable, &user, &identity, now)
         }
-        Command::SyncStatus { json } => fleet::sync_status(config_path, json, now),
+        Command::SyncStatus { json } => fleet::sync_status(config_path, json),
         Command::ResetPassword { user } => {
             change(config_path, change::Action::ResetPassword, &user, now)
         }

@@ -898,6 +898,7 @@ impl Daemon {
         self.status.pending_users = users;
         self.status.pending_records = records;
         self.status.oldest_pending = oldest.map(Timestamp::to_rfc3339);
+        self.status.oldest_pending_age_s = oldest.map(|t| t.until(now).as_secs());
         self.metrics
             .pending_records
             .store(records as u64, Ordering::Relaxed);

@@ -99,6 +99,8 @@ pub struct Status {
     pub pending_records: usize,
     /// The time of the oldest of them (RFC 3339 UTC).
     pub oldest_pending: Option<String>,
+    /// Its age when the status was written, in seconds.
+    pub oldest_pending_age_s: Option<u64>,
     pub last_change_applied: Option<String>,
     /// This host's clock minus the directory's, in milliseconds, as seen in
     /// the directory's stamp on this host's own latest write.

@@ -201,7 +201,8 @@ fn an_outage_loses_nothing_and_a_killed_daemon_resumes_from_its_cookie() {
         (v["running"] == true
             && s["connected"] == false
             && s["pending_records"] == 2
-            && s["oldest_pending"].is_string())
+            && s["oldest_pending"].is_string()
+            && s["oldest_pending_age_s"].is_u64())
         .then_some(())
     });
     let text = f.a.env.deadboltctl(&["sync-status"]);
