@@ -61,13 +61,21 @@ fn tls_is_verified_against_the_configured_ca_and_another_ca_is_refused() {
     let ldaps = directory.ldaps_uri().expect("ldaps");
     let good_ca = directory.ca_file().expect("the test CA");
     let bad_ca = directory.other_ca_file();
-    for (ca, works) in [(&good_ca, true), (&bad_ca, false)] {
-        let host = directory.add_host(if works { "good" } else { "bad" });
+    // ldaps with the test's CA, StartTLS on the plain port with it, then
+    // ldaps and StartTLS with a CA that did not sign the server's certificate.
+    let cases = [
+        ("ldaps-good", ldaps.clone(), false, &good_ca, true),
+        ("starttls-good", directory.uri(), true, &good_ca, true),
+        ("ldaps-bad", ldaps.clone(), false, &bad_ca, false),
+        ("starttls-bad", directory.uri(), true, &bad_ca, false),
+    ];
+    for (name, uri, starttls, ca, works) in cases {
+        let host = directory.add_host(name);
         let toml = format!(
-            "{}tls_ca_file = {}\n",
+            "{}tls_ca_file = {}\nstarttls = {starttls}\n",
             fleet_toml(
                 &host.name,
-                std::slice::from_ref(&ldaps),
+                std::slice::from_ref(&uri),
                 &directory.people_dn(),
                 &host.dn,
                 &host.password_file
@@ -83,12 +91,20 @@ fn tls_is_verified_against_the_configured_ca_and_another_ca_is_refused() {
         if works {
             syncd.wait_ready();
         } else {
-            wait_until("the other CA's certificate is refused", PROPAGATION, || {
-                let log = syncd.log_text();
-                (log.contains("cannot connect") && log.to_lowercase().contains("certificate"))
-                    .then_some(())
-            });
-            assert_ne!(syncd.status().map(|s| s["connected"] == true), Some(true));
+            wait_until(
+                &format!("{name}: the other CA's certificate is refused"),
+                PROPAGATION,
+                || {
+                    let log = syncd.log_text();
+                    (log.contains("cannot connect") && log.to_lowercase().contains("certificate"))
+                        .then_some(())
+                },
+            );
+            assert_ne!(
+                syncd.status().map(|s| s["connected"] == true),
+                Some(true),
+                "{name}"
+            );
         }
     }
 }
