@@ -449,6 +449,20 @@ pub struct DirectorySettings {
     pub user_attribute: String,
     /// For connecting and for each operation.
     pub timeout: Duration,
+    /// Where an employee's own password change is stored.
+    pub password_store: PasswordStore,
+}
+
+/// `password_store`: which module stores the password a user changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PasswordStore {
+    /// Another module of the stack (pam_unix, pam_sss, pam_ldap) stores
+    /// it; deadbolt judges it and records the change.
+    #[default]
+    None,
+    /// deadbolt hands it to the local deadbolt-syncd, which changes it in
+    /// the directory as the user himself (RFC 3062).
+    Directory,
 }
 
 impl DirectorySettings {

@@ -7,8 +7,8 @@
 
 use crate::args::{absolute_path, STATE_DIR_EXAMPLE};
 use crate::directory::{
-    self, Bind, DirectorySettings, HostSettings, LdapUri, SyncSettings, FALLBACK_HOST_NAME,
-    MAX_URIS,
+    self, Bind, DirectorySettings, HostSettings, LdapUri, PasswordStore, SyncSettings,
+    FALLBACK_HOST_NAME, MAX_URIS,
 };
 use crate::duration::{echo, format_duration, parse_duration};
 use crate::error::ConfigError;
@@ -118,6 +118,7 @@ struct RawDirectory {
     max_clock_skew: Field,
     user_attribute: Field,
     timeout: Field,
+    password_store: Field,
 }
 
 #[derive(Default, Deserialize)]
@@ -603,6 +604,7 @@ impl Checker<'_> {
             max_clock_skew: directory::DEFAULT_MAX_CLOCK_SKEW,
             user_attribute: directory::DEFAULT_USER_ATTRIBUTE.to_owned(),
             timeout: directory::DEFAULT_DIRECTORY_TIMEOUT,
+            password_store: PasswordStore::None,
         };
         if let Some(v) = &raw.tls_ca_file {
             settings.tls_ca_file =
@@ -631,6 +633,19 @@ impl Checker<'_> {
         if let Some(v) = &raw.timeout {
             settings.timeout =
                 self.bounded_duration("timeout", v, directory::TIMEOUT_RANGE, "10s")?;
+        }
+        if let Some(v) = &raw.password_store {
+            let expected = "\"none\" or \"directory\"";
+            settings.password_store = match self.string("password_store", v, expected)? {
+                "none" => PasswordStore::None,
+                "directory" => PasswordStore::Directory,
+                other => {
+                    return Err(self.error(
+                        v.span(),
+                        format!("password_store = {other:?} is not known: write {expected}"),
+                    ))
+                }
+            };
         }
         Ok(settings)
     }

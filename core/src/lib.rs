@@ -6,6 +6,7 @@
 //! instead of sleeping.
 #![forbid(unsafe_code)]
 
+pub mod handoff;
 pub mod identity;
 pub mod lockout;
 pub mod password;

@@ -24,7 +24,7 @@ use ldap3::controls::{
     SyncState,
 };
 use ldap3::{Ldap, Mod, ResultEntry, Scope, SearchEntry};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -563,6 +563,16 @@ impl Daemon {
             }
             (None, None) => {}
         }
+        if let Some(reset) = model::reset_seen(&entry, &known) {
+            log::notice(&format!(
+                "{user}: the password was reset in the directory (pwdReset): it must change \
+                 at the next login"
+            ));
+            delta.last_admin_reset = Some(reset);
+        }
+        if let Some(removed) = model::departure_removed(&entry, &known) {
+            delta.expires_on = Some(removed);
+        }
         let mut merged = local.clone();
         merged.merge(&delta);
         if merged == local {
@@ -660,6 +670,12 @@ impl Daemon {
                 .filter_map(|v| encoding::parse_time_value(v).ok())
                 .max()
         });
+        let elsewhere: BTreeSet<String> = records
+            .into_iter()
+            .flat_map(|r| r.iter())
+            .filter(|(host, _)| **host != me)
+            .flat_map(|(_, rec)| rec.passwords.iter().cloned())
+            .collect();
         let policy = self.settings.policy(user);
         Some(model::plan_push(
             &self.settings.host,
@@ -667,6 +683,7 @@ impl Daemon {
             entry,
             mine,
             others_login,
+            &elsewhere,
             &policy,
             now,
         ))
@@ -720,6 +737,12 @@ impl Daemon {
                     attrs.push((
                         "deadboltLogin".into(),
                         push.add_logins.iter().cloned().collect(),
+                    ));
+                }
+                if !push.add_passwords.is_empty() {
+                    attrs.push((
+                        "deadboltPassword".into(),
+                        push.add_passwords.iter().cloned().collect(),
                     ));
                 }
                 ldap.add(&record_dn, attrs).await
@@ -954,6 +977,18 @@ fn record_mods(push: &Push) -> Vec<Mod<String>> {
         mods.push(Mod::Delete(
             "deadboltLogin".into(),
             set(&push.delete_logins),
+        ));
+    }
+    if !push.add_passwords.is_empty() {
+        mods.push(Mod::Add(
+            "deadboltPassword".into(),
+            set(&push.add_passwords),
+        ));
+    }
+    if !push.delete_passwords.is_empty() {
+        mods.push(Mod::Delete(
+            "deadboltPassword".into(),
+            set(&push.delete_passwords),
         ));
     }
     mods

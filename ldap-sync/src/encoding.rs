@@ -8,6 +8,7 @@
 //! can never split or forge a field. The host of a failure is not in the
 //! value: it is the host record entry the value sits in.
 
+use deadbolt_core::state::PasswordRecord;
 use deadbolt_core::time::{civil_from_days, days_from_civil};
 use deadbolt_core::{Failure, Timestamp};
 use std::fmt;
@@ -175,6 +176,46 @@ pub fn parse_time_value(value: &str) -> Result<Timestamp, ValueError> {
     parse_time(value)
 }
 
+/// The longest `deadboltPassword` value: the schema's bound.
+pub const MAX_PASSWORD_VALUE_LEN: usize = 512;
+
+/// A former password as a `deadboltPassword` value: `<time> <PHC string>`.
+/// `None` for a hash that could not be read back as one (a space or a byte
+/// outside printable ASCII, or too long): it is not written at all.
+pub fn format_password(record: &PasswordRecord) -> Option<String> {
+    let value = format!("{} {}", format_time(record.changed_at), record.phc);
+    let plain =
+        record.phc.starts_with("$argon2") && record.phc.bytes().all(|b| b.is_ascii_graphic());
+    (plain && value.len() <= MAX_PASSWORD_VALUE_LEN).then_some(value)
+}
+
+/// A `deadboltPassword` value. Only argon2 PHC strings are taken: the
+/// history check verifies nothing else.
+pub fn parse_password(value: &str) -> Result<PasswordRecord, ValueError> {
+    if value.len() > MAX_PASSWORD_VALUE_LEN {
+        return Err(ValueError::TooLong);
+    }
+    let (time, phc) = value.split_once(' ').ok_or(ValueError::BadField("hash"))?;
+    let changed_at = parse_time(time)?;
+    if !phc.starts_with("$argon2") || !phc.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ValueError::BadField("hash"));
+    }
+    Ok(PasswordRecord {
+        changed_at,
+        phc: phc.to_owned(),
+    })
+}
+
+/// `shadowExpire` (days since 1970-01-01; `-1` or empty: never).
+pub fn parse_shadow_expire(value: &str) -> Result<Option<i64>, ValueError> {
+    match value.trim().parse::<i64>() {
+        Ok(-1) => Ok(None),
+        // Past 9999-12-31 is no date a person means.
+        Ok(days) if (0..=2_932_896).contains(&days) => Ok(Some(days)),
+        _ => Err(ValueError::BadField("number of days")),
+    }
+}
+
 /// Percent-encodes everything but printable ASCII other than space and `%`;
 /// an empty field is `-` so that every field has at least one character,
 /// and a field that is `-` itself is written `%2D`.
@@ -241,6 +282,40 @@ pub fn valid_host_name(name: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn former_passwords_read_back_and_odd_ones_are_refused() {
+        let record = PasswordRecord {
+            changed_at: Timestamp(1_795_820_709_000_123),
+            phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".to_owned(),
+        };
+        let value = format_password(&record).expect("a PHC string is written");
+        assert_eq!(value, format!("20261127230509.000123Z {}", record.phc));
+        assert_eq!(parse_password(&value), Ok(record.clone()));
+        for bad in [
+            "20261127230509.000123Z".to_owned(),
+            "20261127230509.000123Z {SSHA}abc".to_owned(),
+            "20261127230509.000123Z $argon2id$ with space".to_owned(),
+            "soon $argon2id$v=19".to_owned(),
+            format!("20261127230509.000123Z $argon2id${}", "a".repeat(600)),
+        ] {
+            assert!(parse_password(&bad).is_err(), "{bad:?} was taken");
+        }
+        let spaced = PasswordRecord {
+            phc: "$argon2id$a b".to_owned(),
+            ..record
+        };
+        assert_eq!(format_password(&spaced), None);
+    }
+
+    #[test]
+    fn shadow_expire_is_a_day_or_never() {
+        assert_eq!(parse_shadow_expire("20790"), Ok(Some(20790)));
+        assert_eq!(parse_shadow_expire("-1"), Ok(None));
+        for bad in ["", "x", "-2", "99999999999", "1.5"] {
+            assert!(parse_shadow_expire(bad).is_err(), "{bad:?} was taken");
+        }
+    }
 
     #[test]
     fn times_read_back_and_sort_as_text() {

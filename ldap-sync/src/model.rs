@@ -11,7 +11,9 @@
 
 use crate::encoding::{self, ValueError};
 use deadbolt_core::state::MAX_FAILURES_KEPT;
-use deadbolt_core::{Failure, LockoutPolicy, Stamped, Timestamp, UserName, UserState};
+use deadbolt_core::{
+    Failure, LockoutPolicy, PasswordRecord, Stamped, Timestamp, UserName, UserState,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -25,6 +27,16 @@ pub struct UserEntry {
     pub enabled: BTreeSet<String>,
     /// `pwdAccountLockedTime`, as written.
     pub locked_time: Option<String>,
+    /// ppolicy's `pwdReset: TRUE`: the password was set by someone else
+    /// (an administrator, a manager, the welcome kit) and must change.
+    pub pwd_reset: bool,
+    /// ppolicy's `pwdChangedTime`: the directory's own time of the last
+    /// password change, whoever made it.
+    pub pwd_changed: Option<String>,
+    /// `shadowExpire`, days since 1970-01-01: the departure date.
+    pub shadow_expire: Option<String>,
+    /// ppolicy's `pwdEndTime`: from then on the password is refused.
+    pub pwd_end: Option<String>,
     /// The directory's time of the entry's last change (from `entryCSN`).
     pub changed_at: Option<Timestamp>,
 }
@@ -35,6 +47,8 @@ pub struct HostRecord {
     pub host: String,
     pub failures: BTreeSet<String>,
     pub logins: BTreeSet<String>,
+    /// Former passwords as argon2id hashes (`deadboltPassword`).
+    pub passwords: BTreeSet<String>,
     pub changed_at: Option<Timestamp>,
 }
 
@@ -102,9 +116,112 @@ pub fn directory_state(
             })
             .max();
         state.last_success = state.last_success.max(login);
+        for value in &record.passwords {
+            let parsed = encoding::parse_password(value);
+            let time = parsed.as_ref().map(|r| r.changed_at).map_err(Clone::clone);
+            if check
+                .time("deadboltPassword", host, record.changed_at, time)
+                .is_some()
+            {
+                if let Ok(former) = parsed {
+                    state.password_history.insert(former);
+                }
+            }
+        }
+    }
+    // The directory's own time of the last change is the truth where
+    // ppolicy keeps one: a host cannot push it later, and it counts changes
+    // made by other applications too. Without ppolicy, the hosts' records
+    // of the changes they made date them.
+    let changed = entry.pwd_changed.as_deref().and_then(|v| {
+        let parsed = encoding::parse_time_value(v);
+        check.time("pwdChangedTime", None, entry.changed_at, parsed)
+    });
+    state.last_password_change = changed.or_else(|| {
+        state
+            .password_history
+            .iter()
+            .map(|r: &PasswordRecord| r.changed_at)
+            .max()
+    });
+    if let (Some(day), Some(set_at)) = (departure_day(entry, &mut check), entry.changed_at) {
+        state.expires_on = Some(Stamped {
+            set_at,
+            value: Some(day),
+        });
     }
     let skipped = check.skipped;
     (state, skipped)
+}
+
+/// The day the account ends: the earlier of `shadowExpire` and the day of
+/// `pwdEndTime` (whose refusal starts during that day: the whole day is
+/// refused rather than part of it allowed).
+fn departure_day(entry: &UserEntry, check: &mut Plausible) -> Option<i64> {
+    let shadow =
+        entry
+            .shadow_expire
+            .as_deref()
+            .and_then(|v| match encoding::parse_shadow_expire(v) {
+                Ok(day) => day,
+                Err(e) => {
+                    check.time("shadowExpire", None, None, Err(e));
+                    None
+                }
+            });
+    let end = entry.pwd_end.as_deref().and_then(|v| {
+        encoding::parse_time_value(v)
+            .map_err(|e| check.time("pwdEndTime", None, None, Err(e)))
+            .ok()
+            .map(|t| t.as_micros().div_euclid(86_400 * 1_000_000))
+    });
+    match (shadow, end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The time of a reset the entry shows (`pwdReset: TRUE`) and `known` does
+/// not hold yet, dated so that it is after every change `known` or the
+/// directory has seen: the next login on this host must change the
+/// password. `None` when there is none, or `known` already holds it.
+///
+/// A reset is new when `known` has no reset since the last password change
+/// (the directory's or this host's): a new temporary password moves
+/// `pwdChangedTime` on, so a kit sent again starts its validity again,
+/// while a later unrelated change of the entry does not.
+pub fn reset_seen(entry: &UserEntry, known: &UserState) -> Option<Timestamp> {
+    if !entry.pwd_reset {
+        return None;
+    }
+    let changed_at = entry.changed_at?;
+    let directory_change = entry
+        .pwd_changed
+        .as_deref()
+        .and_then(|v| encoding::parse_time_value(v).ok());
+    let floor = directory_change.max(known.last_password_change);
+    if known
+        .last_admin_reset
+        .is_some_and(|reset| Some(reset) >= floor)
+    {
+        return None;
+    }
+    Some(floor.map_or(changed_at, |f| f.max(changed_at)))
+}
+
+/// The departure date's removal, when the entry has none and `known` still
+/// holds one set before the entry's last change: with a directory, the
+/// directory says whether an account has a departure date.
+pub fn departure_removed(entry: &UserEntry, known: &UserState) -> Option<Stamped<i64>> {
+    if entry.shadow_expire.is_some() || entry.pwd_end.is_some() {
+        return None;
+    }
+    let changed_at = entry.changed_at?;
+    let set = known.expires_on.as_ref()?;
+    (set.value.is_some() && set.set_at < changed_at).then_some(Stamped {
+        set_at: changed_at,
+        value: None,
+    })
 }
 
 struct Plausible {
@@ -199,6 +316,8 @@ pub struct Push {
     pub delete_failures: Vec<String>,
     pub add_logins: Vec<String>,
     pub delete_logins: Vec<String>,
+    pub add_passwords: Vec<String>,
+    pub delete_passwords: Vec<String>,
     /// Add `objectClass: deadboltAccount` to the employee entry.
     pub add_class: bool,
     /// Add `pwdAccountLockedTime` with this value to the employee entry.
@@ -216,11 +335,13 @@ impl Push {
             && self.delete_failures.is_empty()
             && self.add_logins.is_empty()
             && self.delete_logins.is_empty()
+            && self.add_passwords.is_empty()
+            && self.delete_passwords.is_empty()
     }
 
     /// How many of this host's records the directory still lacks.
     pub fn pending(&self) -> usize {
-        self.add_failures.len() + self.add_logins.len()
+        self.add_failures.len() + self.add_logins.len() + self.add_passwords.len()
     }
 }
 
@@ -233,12 +354,19 @@ impl Push {
 /// hold after this write are deleted from its record: they can never count
 /// again anywhere, so deleting them changes no derived lock. Of its login
 /// times only the latest is kept.
+///
+/// Former passwords are pushed by whichever host has one the directory
+/// lacks (`elsewhere` holds the other hosts' `deadboltPassword` values), so
+/// a change made while the directory was away still reaches it; a host
+/// deletes from its record those its history no longer keeps.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_push(
     me: &str,
     local: &UserState,
     entry: &UserEntry,
     mine: Option<&HostRecord>,
     others_login: Option<Timestamp>,
+    elsewhere: &BTreeSet<String>,
     policy: &LockoutPolicy,
     now: Timestamp,
 ) -> Push {
@@ -309,6 +437,23 @@ pub fn plan_push(
         .cloned()
         .collect();
 
+    let kept: BTreeSet<String> = local
+        .password_history
+        .iter()
+        .filter_map(encoding::format_password)
+        .collect();
+    push.add_passwords = kept
+        .iter()
+        .filter(|v| !record.passwords.contains(*v) && !elsewhere.contains(*v))
+        .cloned()
+        .collect();
+    push.delete_passwords = record
+        .passwords
+        .iter()
+        .filter(|v| !kept.contains(*v))
+        .cloned()
+        .collect();
+
     if entry.locked_time.is_none() {
         let status = policy.evaluate(local, now);
         if status.failure_locked {
@@ -332,8 +477,12 @@ pub fn applied(record: &HostRecord, push: &Push) -> HostRecord {
     for v in &push.delete_logins {
         after.logins.remove(v);
     }
+    for v in &push.delete_passwords {
+        after.passwords.remove(v);
+    }
     after.failures.extend(push.add_failures.iter().cloned());
     after.logins.extend(push.add_logins.iter().cloned());
+    after.passwords.extend(push.add_passwords.iter().cloned());
     after
 }
 
@@ -386,7 +535,16 @@ mod tests {
         local.failures.insert(failure("b", 2, 2));
         local.failures.insert(failure("a", 3, 3));
         let entry = UserEntry::default();
-        let push = plan_push("a", &local, &entry, None, None, &policy(), at(10));
+        let push = plan_push(
+            "a",
+            &local,
+            &entry,
+            None,
+            None,
+            &BTreeSet::new(),
+            &policy(),
+            at(10),
+        );
         assert!(push.create_record && push.add_class);
         assert_eq!(push.add_failures.len(), 2, "only a's own");
         assert_eq!(
@@ -406,7 +564,16 @@ mod tests {
             locked_time: push.lock.clone(),
             ..UserEntry::default()
         };
-        let replay = plan_push("a", &local, &entry, Some(&after), None, &policy(), at(11));
+        let replay = plan_push(
+            "a",
+            &local,
+            &entry,
+            Some(&after),
+            None,
+            &BTreeSet::new(),
+            &policy(),
+            at(11),
+        );
         assert!(replay.is_empty(), "{replay:?}");
     }
 
@@ -427,6 +594,7 @@ mod tests {
             &UserEntry::default(),
             Some(&mine),
             None,
+            &BTreeSet::new(),
             &policy(),
             at(10),
         );
@@ -451,6 +619,7 @@ mod tests {
             &UserEntry::default(),
             Some(&mine),
             None,
+            &BTreeSet::new(),
             &policy(),
             at(10),
         );
@@ -481,6 +650,7 @@ mod tests {
             &UserEntry::default(),
             Some(&mine),
             None,
+            &BTreeSet::new(),
             &policy(),
             at(5000),
         );
@@ -504,6 +674,7 @@ mod tests {
             &UserEntry::default(),
             Some(&mine),
             None,
+            &BTreeSet::new(),
             &policy(),
             at(5000),
         );
@@ -612,7 +783,7 @@ mod tests {
             let mut local = before.clone();
             local.failures.extend(own.iter().cloned());
             local.last_success = local.last_success.max(success.map(at));
-            let push = plan_push("a", &local, &entry, Some(&mine), None, &policy, at(1300));
+            let push = plan_push("a", &local, &entry, Some(&mine), None, &BTreeSet::new(), &policy, at(1300));
             let only_added = applied(&mine, &Push { delete_failures: vec![], delete_logins: vec![], ..push.clone() });
             let pruned = applied(&mine, &push);
             let (with_adds, _) = directory_state(&entry, &records(&[only_added, other.clone()]), HOUR);
@@ -621,7 +792,7 @@ mod tests {
                 prop_assert_eq!(policy.evaluate(&with_adds, at(s)), policy.evaluate(&after, at(s)));
             }
             // And the directory lacks nothing the host knows of its own.
-            let replay = plan_push("a", &local, &entry, Some(&applied(&mine, &push)), None, &policy, at(1300));
+            let replay = plan_push("a", &local, &entry, Some(&applied(&mine, &push)), None, &BTreeSet::new(), &policy, at(1300));
             prop_assert!(replay.add_failures.is_empty() && replay.add_logins.is_empty());
         }
     }

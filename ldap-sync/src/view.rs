@@ -20,10 +20,15 @@ pub const SYNC_ATTRIBUTES: &[&str] = &[
     "deadboltHost",
     "deadboltFailure",
     "deadboltLogin",
+    "deadboltPassword",
     "deadboltReactivated",
     "deadboltDisabled",
     "deadboltEnabled",
     "pwdAccountLockedTime",
+    "pwdReset",
+    "pwdChangedTime",
+    "pwdEndTime",
+    "shadowExpire",
     "entryCSN",
     "entryUUID",
 ];
@@ -141,6 +146,7 @@ impl View {
                 host: host.to_owned(),
                 failures: entry.values("deadboltFailure").iter().cloned().collect(),
                 logins: entry.values("deadboltLogin").iter().cloned().collect(),
+                passwords: entry.values("deadboltPassword").iter().cloned().collect(),
                 changed_at,
             };
             self.set_record(&user, record);
@@ -172,6 +178,12 @@ impl View {
             disabled: set("deadboltDisabled"),
             enabled: set("deadboltEnabled"),
             locked_time: entry.first("pwdAccountLockedTime").map(str::to_owned),
+            pwd_reset: entry
+                .first("pwdReset")
+                .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+            pwd_changed: entry.first("pwdChangedTime").map(str::to_owned),
+            shadow_expire: entry.first("shadowExpire").map(str::to_owned),
+            pwd_end: entry.first("pwdEndTime").map(str::to_owned),
             changed_at,
         };
         self.dn_user.insert(key(&entry.dn), user.clone());
