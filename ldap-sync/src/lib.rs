@@ -16,6 +16,7 @@ pub mod log;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod password;
 pub mod settings;
 pub mod view;
 mod watch;

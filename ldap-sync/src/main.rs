@@ -7,7 +7,8 @@
 use clap::Parser;
 use deadbolt_ldap_sync::daemon::{Daemon, Metrics};
 use deadbolt_ldap_sync::settings::Settings;
-use deadbolt_ldap_sync::{log, metrics, notify};
+use deadbolt_config::PasswordStore;
+use deadbolt_ldap_sync::{log, metrics, notify, password};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -64,6 +65,13 @@ fn main() -> ExitCode {
         if let Some(listen) = settings.metrics_listen {
             if let Err(e) = metrics::serve(listen, metrics_counters.clone()).await {
                 return refuse(&format!("metrics_listen {listen}: {e}"));
+            }
+        }
+        if settings.password_store == PasswordStore::Directory {
+            let listening = password::Service::new(settings.clone(), bind.clone())
+                .and_then(password::Service::listen);
+            if let Err(why) = listening {
+                return refuse(&format!("the password socket: {why}"));
             }
         }
         let daemon = match Daemon::new(settings, bind, metrics_counters) {

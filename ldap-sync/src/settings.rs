@@ -1,7 +1,7 @@
 //! What the daemon runs with, resolved from `deadbolt.toml` and checked
 //! before it starts: a config it cannot honour is refused with one line.
 
-use deadbolt_config::{Bind, Config};
+use deadbolt_config::{Bind, Config, PasswordStore};
 use deadbolt_core::{LockoutPolicy, UserName};
 use std::fs::File;
 use std::io::Read;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// How the host proves who it is.
+#[derive(Clone)]
 pub enum BindWith {
     Simple {
         dn: String,
@@ -29,7 +30,7 @@ impl std::fmt::Debug for BindWith {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     pub host: String,
     pub uris: Vec<String>,
@@ -43,6 +44,7 @@ pub struct Settings {
     pub sync_dir: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
     pub full_scan_every: Duration,
+    pub password_store: PasswordStore,
     config: Config,
 }
 
@@ -97,6 +99,7 @@ impl Settings {
             sync_dir: config.sync.dir.clone(),
             metrics_listen: config.sync.metrics_listen,
             full_scan_every: config.sync.full_scan_every,
+            password_store: directory.password_store,
             config,
         };
         Ok((settings, bind))

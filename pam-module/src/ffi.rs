@@ -31,6 +31,8 @@ pub fn fail_delay(pamh: &mut PamHandle, delay: Duration) {
 
 /// `PAM_AUTHTOK`, the item holding the password being set.
 const PAM_AUTHTOK: c_int = 6;
+/// `PAM_OLDAUTHTOK`, the item holding the current password.
+const PAM_OLDAUTHTOK: c_int = 7;
 
 #[link(name = "pam")]
 extern "C" {
@@ -48,6 +50,14 @@ extern "C" {
         prompt: *const c_char,
     ) -> c_int;
     fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
+    /// Returns the item (PAM_OLDAUTHTOK here), prompting for it ("Current
+    /// password:") and storing it when no earlier module set it.
+    fn pam_get_authtok(
+        pamh: *mut PamHandle,
+        item: c_int,
+        authtok: *mut *const c_char,
+        prompt: *const c_char,
+    ) -> c_int;
 }
 
 /// A password held by deadbolt: zeroed when dropped, never printed.
@@ -137,6 +147,23 @@ pub fn new_password(pamh: &mut PamHandle) -> Result<Secret, PamResultCode> {
         return Err(rc);
     }
     // SAFETY: on success `token` points at the PAM_AUTHTOK item, a string
+    // libpam owns and keeps until the item changes, which cannot happen
+    // during this copy.
+    unsafe { copy_secret(token) }.ok_or(PamResultCode::PAM_AUTHTOK_ERR)
+}
+
+/// Gets the current password (prompting if no earlier module did), which
+/// libpam stores in PAM_OLDAUTHTOK.
+pub fn current_password(pamh: &mut PamHandle) -> Result<Secret, PamResultCode> {
+    let handle: *mut PamHandle = pamh;
+    let mut token: *const c_char = std::ptr::null();
+    // SAFETY: `handle` is the live handle libpam gave this module; `token` is
+    // a valid out-pointer; a null prompt asks libpam for its default prompt.
+    let rc = code(unsafe { pam_get_authtok(handle, PAM_OLDAUTHTOK, &mut token, std::ptr::null()) });
+    if rc != PamResultCode::PAM_SUCCESS {
+        return Err(rc);
+    }
+    // SAFETY: on success `token` points at the PAM_OLDAUTHTOK item, a string
     // libpam owns and keeps until the item changes, which cannot happen
     // during this copy.
     unsafe { copy_secret(token) }.ok_or(PamResultCode::PAM_AUTHTOK_ERR)

@@ -13,11 +13,18 @@
 //!
 //! The `commit` line is reached only when the storing module succeeded, so a
 //! change that failed leaves no history behind.
+//!
+//! With `[directory] password_store = "directory"` deadbolt is the storing
+//! module: the stack is the first line alone. The update pass asks for the
+//! current password, hands both to deadbolt-syncd ([`handoff`]) and records
+//! the change only once the directory holds it.
+
+mod handoff;
 
 use crate::ffi::{self, Secret};
 use crate::log;
 use crate::settings::load_config;
-use deadbolt_config::{check_trusted, EffectivePassword, Untrusted};
+use deadbolt_config::{check_trusted, EffectivePassword, PasswordStore, Untrusted};
 use deadbolt_core::identity;
 use deadbolt_core::password::{
     self as rules, ChangeContext, HistoryVerdict, PasswordHistory, RuleFailure, HISTORY_TIME_LIMIT,
@@ -43,6 +50,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// Linux-PAM's flags for the two passes of `pam_chauthtok`.
 const PAM_PRELIM_CHECK: PamFlag = 0x4000;
@@ -55,6 +63,10 @@ const CHECKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most output read from the strength checker: its verdict is one short
 /// line, so more than this is not a verdict.
 const MAX_VERDICT_BYTES: usize = 64 * 1024;
+
+/// The daemon's password socket in the sync directory (deadbolt-syncd's
+/// `password::SOCKET_NAME`).
+const HANDOFF_SOCKET: &str = "password.sock";
 
 /// What the user is told when the strength checker gave no verdict.
 const MSG_UNCHECKED: &str =
@@ -87,6 +99,16 @@ struct Changer {
     store_dir: std::path::PathBuf,
     /// Service, rhost, tty and the caller's uid, for the log.
     origin: String,
+    /// Where the password is stored when deadbolt stores it.
+    directory: Option<DirectoryStore>,
+}
+
+/// `password_store = "directory"`: the daemon's socket, and how long its
+/// answer may take (every server of `uri` tried, each with `timeout` to
+/// connect and to answer).
+struct DirectoryStore {
+    socket: PathBuf,
+    timeout: Duration,
 }
 
 pub fn chauthtok(
@@ -144,6 +166,17 @@ pub fn chauthtok(
         state,
         store_dir: config.state.dir.clone(),
         origin: origin.to_owned(),
+        directory: config
+            .directory
+            .as_ref()
+            .filter(|d| d.password_store == PasswordStore::Directory)
+            .map(|d| DirectoryStore {
+                socket: config.sync.dir.join(HANDOFF_SOCKET),
+                timeout: d
+                    .timeout
+                    .saturating_mul(3 * d.uris.len().max(1) as u32)
+                    .saturating_add(Duration::from_secs(5)),
+            }),
     };
     let now = Timestamp::now();
     // Root changing a password by choice (`passwd alice`), not sshd or login
@@ -152,7 +185,8 @@ pub fn chauthtok(
     // pam_unix and pam_pwquality.
     let caller_is_root = nix::unistd::getuid().is_root() && flags & PAM_CHANGE_EXPIRED_AUTHTOK == 0;
     if args.contains(&"commit") {
-        if flags & PAM_UPDATE_AUTHTOK != 0 {
+        // With the directory as the store, the update pass recorded it.
+        if flags & PAM_UPDATE_AUTHTOK != 0 && changer.directory.is_none() {
             if let Some(approved) = ffi::approved(pamh) {
                 commit(pamh, approved, &changer, now);
             }
@@ -172,7 +206,7 @@ pub fn chauthtok(
 /// required. Root may always change a password (but not a user whose
 /// expired password root's sshd or login asks him to change).
 fn prelim(
-    pamh: &PamHandle,
+    pamh: &mut PamHandle,
     changer: &Changer,
     flags: PamFlag,
     now: Timestamp,
@@ -188,9 +222,27 @@ fn prelim(
         }
         _ => {}
     }
-    let Some(state) = &changer.state else {
-        return PamResultCode::PAM_SUCCESS;
-    };
+    if let Some(code) = too_soon(pamh, changer, flags, now, caller_is_root) {
+        return code;
+    }
+    // The directory checks it at the end; asked first, as pam_unix does.
+    if changer.directory.is_some() {
+        if let Err(code) = ffi::current_password(pamh) {
+            return code;
+        }
+    }
+    PamResultCode::PAM_SUCCESS
+}
+
+/// `min_age`'s refusal, when the change comes too soon.
+fn too_soon(
+    pamh: &PamHandle,
+    changer: &Changer,
+    flags: PamFlag,
+    now: Timestamp,
+    caller_is_root: bool,
+) -> Option<PamResultCode> {
+    let state = changer.state.as_ref()?;
     let age = changer.policy.ageing.evaluate(state, now);
     if age.too_soon_to_change && !caller_is_root {
         let wait_until = state
@@ -210,9 +262,9 @@ fn prelim(
             "password change of {} refused: min_age not reached ({})",
             changer.name, changer.origin
         ));
-        return PamResultCode::PAM_AUTHTOK_ERR;
+        return Some(PamResultCode::PAM_AUTHTOK_ERR);
     }
-    PamResultCode::PAM_SUCCESS
+    None
 }
 
 fn update(
@@ -224,7 +276,13 @@ fn update(
     let enforced = !caller_is_root || changer.policy.enforce_for_root;
     let old = match pamh.get_item::<OldAuthTok>() {
         // Empty: no old password to compare (a module may zero it once checked).
-        Ok(Some(token)) if !token.as_bytes().is_empty() => Some(token.to_owned_secret()),
+        Ok(Some(token)) if !token.as_bytes().is_empty() => {
+            Some(Zeroizing::new(token.as_bytes().to_vec()))
+        }
+        _ if changer.directory.is_some() => match ffi::current_password(pamh) {
+            Ok(current) => Some(Zeroizing::new(current.as_bytes().to_vec())),
+            Err(code) => return code,
+        },
         _ => None,
     };
     for _ in 0..changer.policy.retry.max(1) {
@@ -233,7 +291,7 @@ fn update(
             // The user gave up or the conversation failed: nothing to judge.
             Err(code) => return code,
         };
-        let reasons = judge(changer, &new, old.as_ref().map(|o| o.as_bytes()));
+        let reasons = judge(changer, &new, old.as_deref().map(Vec::as_slice));
         if !reasons.is_empty() {
             for reason in &reasons {
                 tell(pamh, flags, PAM_ERROR_MSG, reason);
@@ -285,6 +343,32 @@ fn update(
                 return PamResultCode::PAM_AUTHTOK_ERR;
             }
         };
+        if let Some(directory) = &changer.directory {
+            let current = old.as_deref().map_or(&[][..], Vec::as_slice);
+            let stored = handoff::store(
+                &directory.socket,
+                changer.name.as_str(),
+                current,
+                new.as_bytes(),
+                directory.timeout,
+            );
+            drop(new);
+            ffi::clear_new_password(pamh);
+            return match stored {
+                Ok(()) => {
+                    record(changer, Some(phc), Timestamp::now(), "in the directory");
+                    PamResultCode::PAM_SUCCESS
+                }
+                Err(handoff::NotStored::Refused(why) | handoff::NotStored::Unavailable(why)) => {
+                    log::notice(&format!(
+                        "password of {} not changed in the directory; nothing recorded ({})",
+                        changer.name, changer.origin
+                    ));
+                    tell(pamh, flags, PAM_ERROR_MSG, &why);
+                    PamResultCode::PAM_AUTHTOK_ERR
+                }
+            };
+        }
         drop(new);
         if let Err(code) = ffi::set_approved(pamh, phc) {
             return code;
@@ -672,6 +756,19 @@ fn commit(pamh: &PamHandle, approved: &str, changer: &Changer, now: Timestamp) {
             }
         }
     };
+    record(changer, phc, now, "");
+}
+
+/// Keeps the change: its time, and `phc` in the history when it keeps any.
+/// `place` says where the password was stored, for the log.
+fn record(changer: &Changer, phc: Option<String>, now: Timestamp, place: &str) {
+    let remember = changer.policy.rules.remember;
+    let phc = phc.filter(|_| remember > 0);
+    let place = if place.is_empty() {
+        String::new()
+    } else {
+        format!(" {place}")
+    };
     let result = StateStore::open_or_create(&changer.store_dir).and_then(|store| {
         store.update(&changer.name, now, |state| {
             PasswordHistory::record_change(state, phc, remember, now);
@@ -680,7 +777,7 @@ fn commit(pamh: &PamHandle, approved: &str, changer: &Changer, now: Timestamp) {
     });
     match result {
         Ok(_) => log::notice(&format!(
-            "password of {} changed; the history keeps the last {remember} ({})",
+            "password of {} changed{place}; the history keeps the last {remember} ({})",
             changer.name, changer.origin
         )),
         Err(err) => log::error(&format!(
