@@ -570,6 +570,9 @@ impl Daemon {
             ));
             delta.last_admin_reset = Some(reset);
         }
+        if let Some(answered) = model::reset_answered(&entry, &known) {
+            delta.last_password_change = delta.last_password_change.max(Some(answered));
+        }
         if let Some(removed) = model::departure_removed(&entry, &known) {
             delta.expires_on = Some(removed);
         }

@@ -5,9 +5,9 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
+use deadbolt_config::PasswordStore;
 use deadbolt_ldap_sync::daemon::{Daemon, Metrics};
 use deadbolt_ldap_sync::settings::Settings;
-use deadbolt_config::PasswordStore;
 use deadbolt_ldap_sync::{log, metrics, notify, password};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -209,6 +209,31 @@ pub fn reset_seen(entry: &UserEntry, known: &UserState) -> Option<Timestamp> {
     Some(floor.map_or(changed_at, |f| f.max(changed_at)))
 }
 
+/// The time of the change that answered a reset `known` still holds, when
+/// the entry shows the answer: `pwdReset` gone, and `pwdChangedTime` in the
+/// reset's second or later. ppolicy dates a change to the second only, so
+/// the entry's own change time (`entryCSN`, the modification that set the
+/// password and cleared `pwdReset` at once) dates it instead.
+pub fn reset_answered(entry: &UserEntry, known: &UserState) -> Option<Timestamp> {
+    if entry.pwd_reset {
+        return None;
+    }
+    let reset = known.last_admin_reset?;
+    if known
+        .last_password_change
+        .is_some_and(|changed| changed > reset)
+    {
+        return None;
+    }
+    let changed = entry
+        .pwd_changed
+        .as_deref()
+        .and_then(|v| encoding::parse_time_value(v).ok())?;
+    let reset_second = Timestamp(reset.as_micros() - reset.as_micros().rem_euclid(1_000_000));
+    let at = entry.changed_at?;
+    (changed >= reset_second && at > reset).then_some(at)
+}
+
 /// The departure date's removal, when the entry has none and `known` still
 /// holds one set before the entry's last change: with a directory, the
 /// directory says whether an account has a departure date.

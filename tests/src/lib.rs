@@ -296,11 +296,20 @@ pub enum Stack {
     /// current password), and pam_permit.so storing. Nothing asks for the
     /// old password.
     PasswordOldFromEnv,
+    /// `[directory] password_store = "directory"`: the login lines of
+    /// [`Stack::Login`], and deadbolt alone storing the password (it asks
+    /// for the current one and hands both to deadbolt-syncd):
+    ///
+    /// ```text
+    /// password requisite pam_deadbolt.so
+    /// account  required  pam_deadbolt.so
+    /// ```
+    DirectoryStore,
 }
 
 impl Stack {
     fn asks_old_password(self) -> bool {
-        self == Stack::Password
+        matches!(self, Stack::Password | Stack::DirectoryStore)
     }
 }
 
@@ -737,14 +746,16 @@ impl PamEnv {
                          account  required  {m} {args}\n"
                     )
                 };
+                let login = format!(
+                    "auth     required                {m} preauth {args}\n\
+                     auth     [success=1 default=bad] {x} {matrix_args}\n\
+                     auth     [default=die]           {m} authfail {args}\n\
+                     auth     [success=done default=die] {m} authsucc {args}\n\
+                     account  required                {m} {args}\n"
+                );
                 match self.stack {
-                    Stack::Login => format!(
-                        "auth     required                {m} preauth {args}\n\
-                         auth     [success=1 default=bad] {x} {matrix_args}\n\
-                         auth     [default=die]           {m} authfail {args}\n\
-                         auth     [success=done default=die] {m} authsucc {args}\n\
-                         account  required                {m} {args}\n"
-                    ),
+                    Stack::Login => login,
+                    Stack::DirectoryStore => format!("{login}password requisite {m} {args}\n"),
                     Stack::Password => password_lines(format!("{x} {matrix_args}")),
                     Stack::PasswordDeny => {
                         password_lines(system_module_path("pam_deny.so").display().to_string())

@@ -36,6 +36,8 @@ const TABLE: &[(&str, Op, [bool; 8])] = &[
     ("add deadboltFailure to A's record", Op::Value(RecordA, "add", "deadboltFailure", NEW_FAILURE), [Y, N, N, Y, N, N, N, N]),
     ("delete a deadboltFailure from A's record", Op::Value(RecordA, "delete", "deadboltFailure", FAILURE), [Y, N, N, Y, N, N, N, N]),
     ("add deadboltLogin to A's record", Op::Value(RecordA, "add", "deadboltLogin", NEW_TIME), [Y, N, N, Y, N, N, N, N]),
+    ("add deadboltPassword to A's record", Op::Value(RecordA, "add", "deadboltPassword", NEW_FORMER), [Y, N, N, Y, N, N, N, N]),
+    ("read deadboltPassword in A's record", Op::Read(RecordA, "deadboltPassword"), [Y, N, N, Y, Y, N, N, N]),
     ("create A's record", Op::CreateRecordA(""), [Y, N, N, Y, N, N, N, N]),
     ("create A's record carrying a userPassword", Op::CreateRecordA(PLANTED), [Y, N, N, N, N, N, N, N]),
     ("delete A's record", Op::DeleteRecordA, [Y, N, N, Y, N, N, N, N]),
@@ -64,6 +66,8 @@ const ENABLED: &str = "20260103000000.000000Z";
 const FAILURE: &str = "20260104000000.000000Z 1000 sshd 192.0.2.1";
 const NEW_FAILURE: &str = "20261202120000.000000Z 4242 sshd 192.0.2.7";
 const LOGIN: &str = "20260105000000.000000Z";
+const FORMER: &str = "20260106000000.000000Z $argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
+const NEW_FORMER: &str = "20261202150000.000000Z $argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdA$bmV3aGFzaA";
 const LOCKED: &str = "000001010000Z";
 const NEW_TIME: &str = "20261202140000.000000Z";
 /// Extra lines of a host record that tries to become a bind identity.
@@ -235,7 +239,8 @@ impl World {
                     root.1,
                     &format!(
                         "dn: {record}\nobjectClass: deadboltHostRecord\ndeadboltHost: {host}\n\
-                         deadboltFailure: {FAILURE}\ndeadboltLogin: {LOGIN}\n"
+                         deadboltFailure: {FAILURE}\ndeadboltLogin: {LOGIN}\n\
+                         deadboltPassword: {FORMER}\n"
                     ),
                 )
                 .unwrap_or_else(|e| panic!("adding {record}: {e}"));

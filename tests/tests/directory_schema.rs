@@ -152,7 +152,7 @@ fn the_ldif_loads_into_a_fresh_cn_config_with_ldapadd_over_ldapi() {
     dir.config_add(&ldif)
         .unwrap_or_else(|e| panic!("ldapadd -Y EXTERNAL of deadbolt.ldif failed: {e}"));
     let expected = ldif_definitions(&ldif);
-    assert_eq!(expected.len(), 8, "six attribute types and two classes");
+    assert_eq!(expected.len(), 9, "seven attribute types and two classes");
     assert_eq!(sorted(published_definitions(&dir)), sorted(expected));
 
     // slapd parses the {n} length bound and stores any length regardless:

@@ -117,7 +117,12 @@ fn read_answer(stream: &mut UnixStream, deadline: Instant) -> Result<Answer, Str
                 bytes.extend_from_slice(&chunk[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err("no answer in time".to_owned())
             }
             Err(e) => return Err(e.to_string()),
