@@ -124,7 +124,7 @@ pub enum Command {
     /// Ends with a table of who was sent the kit, who has no email address
     /// and was skipped, and who failed and why. The temporary passwords are
     /// never shown unless --print is given.
-    #[command(group(ArgGroup::new("whom").required(true).args(["users", "group", "filter", "missing_mail"])))]
+    #[command(group(ArgGroup::new("whom").required(true).multiple(true).args(["users", "group", "filter", "missing_mail"])))]
     Welcome {
         /// The employees' login names.
         #[arg(value_name = "USER")]

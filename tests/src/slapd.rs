@@ -691,6 +691,13 @@ impl Directory {
         result
     }
 
+    /// Whether the entry `dn` carries ppolicy's `pwdReset: TRUE` (must
+    /// change at the next login).
+    pub fn pwd_reset(&self, dn: &str) -> bool {
+        self.entry(dn, &["pwdReset"])
+            .is_some_and(|e| e.has("pwdReset", "TRUE"))
+    }
+
     /// A simple bind as `dn`, nothing else (`ldapwhoami`).
     pub fn try_bind(&self, dn: &str, password: &str) -> LdapResult {
         self.bound_output("ldapwhoami", dn, password, &[], None).0

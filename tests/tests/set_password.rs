@@ -74,12 +74,6 @@ impl World {
     fn binds(&self, dn: &str, password: &str) -> bool {
         self.dir.try_bind(dn, password).is_ok()
     }
-
-    fn pwd_reset(&self, dn: &str) -> bool {
-        self.dir
-            .entry(dn, &["pwdReset"])
-            .is_some_and(|e| e.has("pwdReset", "TRUE"))
-    }
 }
 
 fn assert_no_secret(out: &Outcome, secret: &str) {
@@ -105,7 +99,7 @@ fn a_manager_resets_his_report_and_is_refused_for_others_and_himself() {
         !w.binds(&w.alice, "pw-alice"),
         "the old password still binds"
     );
-    assert!(w.pwd_reset(&w.alice), "alice is not marked pwdReset");
+    assert!(w.dir.pwd_reset(&w.alice), "alice is not marked pwdReset");
     // The directory hashed it: the value stored is not the password.
     let stored = w.dir.entry(&w.alice, &["userPassword"]).expect("alice");
     let stored = stored.first("userPassword").expect("a userPassword");
@@ -115,7 +109,7 @@ fn a_manager_resets_his_report_and_is_refused_for_others_and_himself() {
     let out = w.set_password(&w.boss, "pw-boss", &["dave", "--new-password-file", new]);
     assert_eq!(out.code(), Some(1), "{out}");
     assert!(out.stderr.contains("insufficient access"), "{out}");
-    assert!(w.binds(&w.dave, "pw-dave") && !w.pwd_reset(&w.dave));
+    assert!(w.binds(&w.dave, "pw-dave") && !w.dir.pwd_reset(&w.dave));
 
     // Nobody resets his own password, not even through the ACL's `self write`.
     let out = w.set_password(&w.alice, NEW, &["alice", "--new-password-file", new]);
@@ -139,7 +133,7 @@ fn an_administrator_resets_anyone_with_a_generated_password() {
     assert_eq!(v["generated"], true);
     let generated = v["password"].as_str().expect("the printed password");
     assert!(generated.len() >= 16, "{generated}");
-    assert!(w.binds(&w.dave, generated) && w.pwd_reset(&w.dave));
+    assert!(w.binds(&w.dave, generated) && w.dir.pwd_reset(&w.dave));
 
     // Without --print and without a terminal, --generate refuses before
     // anything is changed.
@@ -168,14 +162,14 @@ fn with_pwd_must_change_the_reset_is_marked_and_slapd_marks_only_the_rootdns() {
         &["alice", "--new-password-file", new.to_str().unwrap()],
     );
     assert!(out.succeeded(), "{out}");
-    assert!(w.pwd_reset(&w.alice));
+    assert!(w.dir.pwd_reset(&w.alice));
     // What slapd 2.5 does by itself, and why deadboltctl does not rely on
     // it: with pwdMustChange it marks a password set by the rootdn, not
     // one set by an administrator the ACL lets write it.
     let result = w.dir.try_password_modify(&w.admin, "pw-adm", &w.dave, NEW);
     assert!(result.is_ok(), "{}", result.stderr);
     assert!(
-        !w.pwd_reset(&w.dave),
+        !w.dir.pwd_reset(&w.dave),
         "slapd marked an administrator's ldappasswd"
     );
     let result = w.dir.try_password_modify(
@@ -186,7 +180,7 @@ fn with_pwd_must_change_the_reset_is_marked_and_slapd_marks_only_the_rootdns() {
     );
     assert!(result.is_ok(), "{}", result.stderr);
     assert!(
-        w.pwd_reset(&w.dave),
+        w.dir.pwd_reset(&w.dave),
         "slapd did not mark the rootdn's ldappasswd"
     );
     // pwdReset is an ordinary attribute to a modify (no NO-USER-MODIFICATION):
@@ -211,7 +205,7 @@ fn with_pwd_must_change_the_reset_is_marked_and_slapd_marks_only_the_rootdns() {
     w.dir
         .modify(&w.admin, "pw-adm", &set)
         .expect("an administrator sets it");
-    assert!(w.pwd_reset(&w.dave));
+    assert!(w.dir.pwd_reset(&w.dave));
 }
 
 #[test]
@@ -246,7 +240,7 @@ fn hostile_input_is_refused_and_changes_nothing() {
         &["alice", "--new-password-file", open.to_str().unwrap()],
     );
     assert_eq!(out.code(), Some(1), "{out}");
-    assert!(w.binds(&w.alice, "pw-alice") && !w.pwd_reset(&w.alice));
+    assert!(w.binds(&w.alice, "pw-alice") && !w.dir.pwd_reset(&w.alice));
 
     // LDAP metacharacters are a name, never a filter.
     let star = w.dir.add_employee("st*r)(uid=*", "pw-star", Some(&w.boss));
@@ -265,7 +259,7 @@ fn hostile_input_is_refused_and_changes_nothing() {
     );
     assert!(out.succeeded(), "{out}");
     assert!(w.binds(&star, NEW));
-    assert!(w.binds(&w.alice, "pw-alice") && !w.pwd_reset(&w.alice));
+    assert!(w.binds(&w.alice, "pw-alice") && !w.dir.pwd_reset(&w.alice));
     // A password given as an argument is a usage error.
     let out = w
         .env

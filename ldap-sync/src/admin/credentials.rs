@@ -178,13 +178,21 @@ impl Session {
                 selected.employees = self.search(&base, Scope::Subtree, &format!("({attr}=*)"))?;
             }
             Selection::Filter(filter) => {
-                ldap3::parse_filter(filter).map_err(|()| {
-                    AdminError::Other(
-                        "--filter is not an LDAP filter (RFC 4515): write e.g. \
+                // Whole and parenthesised: it is put inside an AND of ours,
+                // where a bare "uid=*" or a dangling ")(" would change the
+                // meaning of the rest.
+                let enclosed = filter.starts_with('(') && filter.ends_with(')');
+                ldap3::parse_filter(filter)
+                    .ok()
+                    .filter(|_| enclosed)
+                    .ok_or(())
+                    .map_err(|()| {
+                        AdminError::Other(
+                            "--filter is not an LDAP filter (RFC 4515): write e.g. \
                          \"(departmentNumber=42)\", with its parentheses"
-                            .to_owned(),
-                    )
-                })?;
+                                .to_owned(),
+                        )
+                    })?;
                 let filter = format!("(&({attr}=*){filter})");
                 selected.employees = self.search(&base, Scope::Subtree, &filter)?;
             }
