@@ -88,6 +88,70 @@ pub enum Command {
         #[arg(long)]
         never: bool,
     },
+    /// Set a user's password in the directory, as the person named by --as,
+    /// and require him to change it at his next login on every host.
+    ///
+    /// An administrator may set anyone's, a manager his reports' (the
+    /// directory's ACL decides); nobody his own. The new password is asked
+    /// twice, read from --new-password-file, or made with --generate; it
+    /// must meet the password policy, and is never an argument.
+    #[command(group(ArgGroup::new("source").args(["generate", "new_password_file"])))]
+    SetPassword {
+        #[arg(value_name = "USER")]
+        user: OsString,
+        /// Make a random password that meets the policy. It is shown once,
+        /// on the terminal, or on standard output with --print.
+        #[arg(long)]
+        generate: bool,
+        /// Read the new password from FILE (mode 0600, yours): its first
+        /// line.
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+        /// Print the generated password on standard output.
+        #[arg(long, requires = "generate")]
+        print: bool,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Send new employees their login information by email: a temporary
+    /// password, set in the directory as the person named by --as, that
+    /// must be changed at the first login and works only for
+    /// [welcome] temporary_valid_for.
+    ///
+    /// Ends with a table of who was sent the kit, who has no email address
+    /// and was skipped, and who failed and why. The temporary passwords are
+    /// never shown unless --print is given.
+    #[command(group(ArgGroup::new("whom").required(true).multiple(true).args(["users", "group", "filter", "missing_mail"])))]
+    Welcome {
+        /// The employees' login names.
+        #[arg(value_name = "USER")]
+        users: Vec<OsString>,
+        /// Every member of a group: its cn, or its DN.
+        #[arg(long, value_name = "GROUP", conflicts_with_all = ["users", "filter"])]
+        group: Option<String>,
+        /// Every employee an LDAP filter matches, e.g. "(departmentNumber=42)".
+        #[arg(long, value_name = "FILTER", conflicts_with = "users")]
+        filter: Option<String>,
+        /// Only list the employees (of the selection, or all) who have no
+        /// email address; change nothing, send nothing.
+        #[arg(long)]
+        missing_mail: bool,
+        /// Say what would be done: look the employees up and check their
+        /// addresses and the template; set no password, send no mail.
+        #[arg(long)]
+        dry_run: bool,
+        /// Show each temporary password in the table (or the JSON).
+        #[arg(long, conflicts_with_all = ["dry_run", "missing_mail"])]
+        print: bool,
+        /// JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        identity: Identity,
+    },
     /// Check a configuration file and summarise the policies it sets.
     CheckConfig {
         /// The file to check [default: the --config file].

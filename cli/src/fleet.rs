@@ -101,7 +101,7 @@ fn past(action: Action) -> &'static str {
 }
 
 /// A password file must be the caller's own and not readable by others.
-fn password_from_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
+pub(crate) fn password_from_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
     let bad = |why: String| CliError::Directory(format!("{}: {why}", path.display()));
     let file = File::open(path).map_err(|e| bad(e.to_string()))?;
     let meta = file.metadata().map_err(|e| bad(e.to_string()))?;
@@ -129,7 +129,7 @@ fn password_from_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
 }
 
 /// Asks on the terminal with echo off, as passwd does.
-fn prompt(question: &str) -> Result<Zeroizing<String>, CliError> {
+pub(crate) fn prompt(question: &str) -> Result<Zeroizing<String>, CliError> {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
     let tty = std::fs::OpenOptions::new()
         .read(true)

@@ -17,13 +17,16 @@ mod change;
 mod check;
 mod error;
 mod fleet;
+mod mail;
 mod parallel;
 mod progress;
 mod report;
+mod setpass;
 mod settings;
 mod status;
 mod subject;
 mod timefmt;
+mod welcome;
 
 use args::{Args, Command};
 use clap::Parser;
@@ -128,6 +131,45 @@ fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
             change(config_path, change::Action::Expire(day), &user, now)
         }
         Command::CheckConfig { file, json } => check_config(file.as_deref().or(config_path), json),
+        Command::SetPassword {
+            user,
+            generate,
+            new_password_file,
+            print,
+            json,
+            identity,
+        } => setpass::run(setpass::Request {
+            config_path,
+            user: &user,
+            generate,
+            new_password_file,
+            print,
+            json,
+            identity: &identity,
+        }),
+        Command::Welcome {
+            users,
+            group,
+            filter,
+            missing_mail,
+            dry_run,
+            print,
+            json,
+            identity,
+        } => welcome::run(
+            welcome::Request {
+                config_path,
+                users,
+                group,
+                filter,
+                missing_mail,
+                dry_run,
+                print,
+                json,
+                identity: &identity,
+            },
+            now,
+        ),
     }
 }
 

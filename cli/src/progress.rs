@@ -29,6 +29,22 @@ impl Bar {
         Bar(Some(bar))
     }
 
+    /// A bar for a batch of `items` employees (welcome kits), each of which
+    /// waits on the directory and a mail server: shown for any batch of more
+    /// than one, stderr a terminal.
+    pub fn for_batch(items: usize, what: &str) -> Bar {
+        if !(std::io::stderr().is_terminal() && items > 1) {
+            return Bar(None);
+        }
+        let bar = ProgressBar::with_draw_target(Some(items as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template(&format!("{what} {{bar:40}} {{human_pos}}/{{human_len}}"))
+        {
+            bar.set_style(style);
+        }
+        Bar(Some(bar))
+    }
+
     /// `done` more users are done.
     pub fn advance(&self, done: u64) {
         if let Some(bar) = &self.0 {

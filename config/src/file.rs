@@ -31,6 +31,11 @@ use toml::{Spanned, Value};
 
 type Field = Option<Spanned<Value>>;
 
+// `[mail]` and `[welcome]`: a child module, so that it checks its values
+// with the same `Checker` as the rest of the file.
+#[path = "mail.rs"]
+pub(crate) mod mail;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -48,6 +53,10 @@ struct RawFile {
     directory: Option<Spanned<Table<RawDirectory, DirectoryWords>>>,
     #[serde(default)]
     sync: Table<RawSync, SyncWords>,
+    #[serde(default)]
+    mail: Option<mail::MailTable>,
+    #[serde(default)]
+    welcome: mail::WelcomeTable,
 }
 
 #[derive(Default, Deserialize)]
@@ -408,6 +417,8 @@ pub(crate) fn parse_with(
         .transpose()?;
     let host = check.host(&raw.host, raw.directory.as_ref(), hostname)?;
     let sync = check.sync(&raw.sync, &state.dir)?;
+    let mail = raw.mail.as_ref().map(|t| check.mail(t)).transpose()?;
+    let welcome = check.welcome(&raw.welcome)?;
     Ok(Config {
         lockout,
         password,
@@ -415,6 +426,8 @@ pub(crate) fn parse_with(
         host,
         directory,
         sync,
+        mail,
+        welcome,
         policies,
         overrides: Default::default(),
         password_overrides: Default::default(),

@@ -34,6 +34,10 @@ pub use directory::{
 };
 pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
+pub use file::mail::{
+    MailSettings, MailTls, WelcomeSettings, DEFAULT_MAIL_TIMEOUT, DEFAULT_SUBJECT,
+    DEFAULT_TEMPORARY_VALID_FOR, TEMPORARY_VALID_FOR_RANGE,
+};
 pub use password::{
     EffectivePassword, PasswordOverrides, PasswordSettings, DEFAULT_CHECKER, DEFAULT_LIST,
     HASH_MEMORY_KIB_PER_LANE, MAX_HASH_ITERATIONS, MAX_HASH_MEMORY_KIB, MAX_HASH_PARALLELISM,
@@ -82,6 +86,11 @@ pub struct Config {
     pub directory: Option<DirectorySettings>,
     /// `[sync]`: the sync daemon's own settings.
     pub sync: SyncSettings,
+    /// `[mail]`: the SMTP server welcome kits go through; `None`: no kit
+    /// can be sent.
+    pub mail: Option<MailSettings>,
+    /// `[welcome]`: how long a welcome kit's temporary password works.
+    pub welcome: WelcomeSettings,
     /// `[[policy]]`, in file order: the first that matches a user applies.
     pub policies: Vec<Policy>,
     /// Lockout settings given as module arguments. Kept apart from `lockout`
@@ -105,6 +114,8 @@ impl Default for Config {
             host: HostSettings::default(),
             directory: None,
             sync: SyncSettings::default(),
+            mail: None,
+            welcome: WelcomeSettings::default(),
             policies: Vec::new(),
             overrides: LockoutOverrides::default(),
             password_overrides: PasswordOverrides::default(),

@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+pub mod generate;
 mod history;
 
 pub use history::{

@@ -16,6 +16,9 @@ use std::fmt;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+mod credentials;
+pub use credentials::{Employee, Selected, Selection, Session};
+
 /// What a person asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {

@@ -113,6 +113,20 @@ impl Service {
         };
         let _ = stream.write_all(&handoff::encode_answer(&answer)).await;
         let _ = stream.shutdown().await;
+        // Closing with unread input would reset the connection and lose
+        // the answer before the peer reads it: what is left is drained,
+        // within bounds.
+        let drain = async {
+            let mut sink = [0u8; 4096];
+            let mut left = 1usize << 20;
+            while left > 0 {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
     }
 
     async fn change(&self, request: ChangeRequest) -> Answer {

@@ -49,6 +49,7 @@ use std::time::Duration;
 
 pub mod fleet;
 pub mod slapd;
+pub mod smtp;
 
 /// The PAM service name the harness configures.
 pub const SERVICE: &str = "deadbolt-test";

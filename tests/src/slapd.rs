@@ -202,10 +202,12 @@ impl LdapResult {
 /// The LDAP result code for insufficientAccess.
 pub const INSUFFICIENT_ACCESS: i32 = 50;
 
+/// What [`make_tls`] wrote: besides these, `server.crt` and `server.key`
+/// (for 127.0.0.1 and localhost, signed by `ca`) in the same directory.
 #[derive(Debug)]
-struct TlsFiles {
-    ca: PathBuf,
-    other_ca: PathBuf,
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
 }
 
 /// A running slapd owned by the test: see the module documentation. Its
@@ -649,6 +651,53 @@ impl Directory {
             .0
     }
 
+    /// `ldappasswd` (the RFC 3062 password-modify operation) bound as
+    /// `bind_dn`: sets `target`'s password to `new_password`, which reaches
+    /// the tool through a 0600 file, and the directory hashes it.
+    pub fn try_password_modify(
+        &self,
+        bind_dn: &str,
+        password: &str,
+        target: &str,
+        new_password: &str,
+    ) -> LdapResult {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let path = self.root.path().join(format!("new-{id}.pw"));
+        write_secret_file(&path, new_password);
+        let file = TempFile(path.clone());
+        let path = path.to_str().expect("a UTF-8 temporary path").to_owned();
+        let (mut result, stdout) = self.bound_output(
+            "ldappasswd",
+            bind_dn,
+            password,
+            &["-T", &path, target],
+            None,
+        );
+        drop(file);
+        // ldappasswd exits 1 whatever the directory answered; the LDAP
+        // result is in its message, "Result: Insufficient access (50)".
+        if result.code == 1 {
+            let code = result
+                .stderr
+                .lines()
+                .chain(stdout.lines())
+                .filter_map(|l| l.trim().strip_prefix("Result: "))
+                .filter_map(|r| r.rsplit_once('(').and_then(|(_, n)| n.strip_suffix(')')))
+                .find_map(|n| n.parse::<i32>().ok());
+            if let Some(code) = code {
+                result.code = code;
+            }
+        }
+        result
+    }
+
+    /// Whether the entry `dn` carries ppolicy's `pwdReset: TRUE` (must
+    /// change at the next login).
+    pub fn pwd_reset(&self, dn: &str) -> bool {
+        self.entry(dn, &["pwdReset"])
+            .is_some_and(|e| e.has("pwdReset", "TRUE"))
+    }
+
     /// A simple bind as `dn`, nothing else (`ldapwhoami`).
     pub fn try_bind(&self, dn: &str, password: &str) -> LdapResult {
         self.bound_output("ldapwhoami", dn, password, &[], None).0
@@ -1084,7 +1133,9 @@ pub fn peercred_dn() -> String {
 
 /// The CA, the server certificate (127.0.0.1 and localhost) and a second,
 /// unrelated CA, made with openssl in `root`.
-fn make_tls(root: &Path) -> TlsFiles {
+/// A test CA, an unrelated second CA, and a server certificate signed by
+/// the first, made with openssl in `root`.
+pub fn make_tls(root: &Path) -> TlsFiles {
     let run = |args: &[&str]| {
         run_checked(
             Command::new("openssl").args(args).current_dir(root),
@@ -1166,7 +1217,7 @@ fn make_tls(root: &Path) -> TlsFiles {
 /// connections never take it), handed out once across every test process
 /// through a counter file in /tmp, read and written under the harness's
 /// machine-wide lock.
-fn allocate_port() -> u16 {
+pub fn allocate_port() -> u16 {
     const FIRST: u16 = 20_000;
     const LAST: u16 = 32_000;
     const COUNTER: &str = "/tmp/deadbolt-tests.ports";
@@ -1224,7 +1275,8 @@ pub fn hash_password(password: &str) -> String {
     format!("{{ARGON2}}{phc}")
 }
 
-fn write_secret_file(path: &Path, secret: &str) {
+/// A 0600 file holding exactly `secret`, created afresh.
+pub fn write_secret_file(path: &Path, secret: &str) {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

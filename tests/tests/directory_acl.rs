@@ -54,7 +54,10 @@ const TABLE: &[(&str, Op, [bool; 8])] = &[
     ("add objectClass extensibleObject", Op::Value(Alice, "add", "objectClass", "extensibleObject"), [N, N, N, N, N, N, N, N]),
     ("read deadboltReactivated", Op::Read(Alice, "deadboltReactivated"), [Y, Y, N, Y, Y, Y, N, N]),
     ("read A's record", Op::Read(RecordA, "deadboltFailure"), [Y, Y, N, Y, Y, Y, N, N]),
-    ("replace userPassword", Op::ReplacePassword, [Y, N, N, N, N, Y, N, N]),
+    ("replace userPassword", Op::ReplacePassword, [Y, Y, N, N, N, Y, N, N]),
+    ("set the password (RFC 3062 password modify)", Op::PasswordModify, [Y, Y, N, N, N, Y, N, N]),
+    ("add pwdReset TRUE", Op::Value(Alice, "add", "pwdReset", "TRUE"), [Y, Y, N, N, N, N, N, N]),
+    ("delete pwdReset", Op::Value(Alice, "delete", "pwdReset", "TRUE"), [Y, Y, N, N, N, N, N, N]),
 ];
 
 /// The LDAP result code strongerAuthRequired.
@@ -110,6 +113,9 @@ enum Op {
     Read(Target, &'static str),
     /// Replacing alice's userPassword.
     ReplacePassword,
+    /// Setting alice's password with the password-modify operation
+    /// (`ldappasswd`), without her old one.
+    PasswordModify,
 }
 
 impl Op {
@@ -117,6 +123,7 @@ impl Op {
     fn prep(self) -> Prep {
         match self {
             Op::Value(Alice, "delete", "pwdAccountLockedTime", _) => Prep::Locked,
+            Op::Value(Alice, "delete", "pwdReset", _) => Prep::Reset,
             Op::Value(Alice, "add", "objectClass", "deadboltAccount") => Prep::NoAccountClass,
             Op::CreateRecordA(_) => Prep::NoRecordA,
             Op::RenameRecordAToB => Prep::NoRecordB,
@@ -134,6 +141,8 @@ enum Prep {
     Base,
     /// Base, and alice carries pwdAccountLockedTime.
     Locked,
+    /// Base, and alice carries pwdReset: TRUE.
+    Reset,
     /// Base without host A's record.
     NoRecordA,
     /// Base without host B's record.
@@ -211,6 +220,10 @@ impl World {
             Prep::Locked => format!("pwdAccountLockedTime: {LOCKED}\n"),
             _ => String::new(),
         };
+        let reset = match prep {
+            Prep::Reset => "pwdReset: TRUE\n",
+            _ => "",
+        };
         let ours = match prep {
             Prep::NoAccountClass => "objectClass: inetOrgPerson\nobjectClass: posixAccount\n\
                  -\nreplace: deadboltReactivated\n-\nreplace: deadboltDisabled\n-\n\
@@ -225,7 +238,8 @@ impl World {
         };
         self.root_modify(&format!(
             "dn: {}\nchangetype: modify\nreplace: objectClass\n{ours}-\n\
-             replace: pwdAccountLockedTime\n{lock}-\nreplace: userPassword\nuserPassword: {}\n",
+             replace: pwdAccountLockedTime\n{lock}-\nreplace: pwdReset\n{reset}-\n\
+             replace: userPassword\nuserPassword: {}\n",
             self.alice, self.alice_password_hash
         ));
         for (record, host) in [(&self.record_a, "host-a"), (&self.record_b, "host-b")] {
@@ -276,6 +290,12 @@ impl World {
                 return Ok(self.dir.try_add(dn, pw, &ldif).code);
             }
             Op::DeleteRecordA => return Ok(self.dir.try_delete(dn, pw, &self.record_a).code),
+            Op::PasswordModify => {
+                let done = self
+                    .dir
+                    .try_password_modify(dn, pw, &self.alice, "Changed-Lantern-58");
+                return Ok(done.code);
+            }
             Op::RenameRecordAToB => {
                 let renamed =
                     self.dir
@@ -304,7 +324,7 @@ impl World {
             Op::CreateRecordA(_) => self.exists(&self.record_a),
             Op::DeleteRecordA => !self.exists(&self.record_a),
             Op::RenameRecordAToB => self.exists(&self.record_b) && !self.exists(&self.record_a),
-            Op::ReplacePassword => self
+            Op::ReplacePassword | Op::PasswordModify => self
                 .entry(&self.alice, "userPassword")
                 .is_some_and(|e| e.first("userPassword") != Some(&self.alice_password_hash)),
             Op::Read(..) => false,
