@@ -467,6 +467,7 @@ impl Config {
             settings.apply(&policy.password);
         }
         settings.apply(&self.password_overrides);
+        settings.ageing.temporary_valid_for = Some(self.welcome.temporary_valid_for);
         EffectivePassword::new(Self::policy_name(matched), settings)
     }
 

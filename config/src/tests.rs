@@ -91,6 +91,7 @@ fn compiled_defaults_are_those_of_the_reference() {
             min_age: Duration::ZERO,
             max_age: None,
             warn_age: secs(7 * 86_400),
+            temporary_valid_for: Some(Duration::from_secs(7 * 86_400)),
         }
     );
     assert_eq!(

@@ -351,6 +351,11 @@ pub struct Ageing {
     pub max_age: Option<Duration>,
     /// Warn this long before `max_age` is reached.
     pub warn_age: Duration,
+    /// A password set by someone else (a reset, the welcome kit) works this
+    /// long (by default 7 days, `[welcome] temporary_valid_for`); then the
+    /// account is refused until it is set again. `None`: until it is
+    /// changed.
+    pub temporary_valid_for: Option<Duration>,
 }
 
 impl Default for Ageing {
@@ -359,6 +364,7 @@ impl Default for Ageing {
             min_age: Duration::ZERO,
             max_age: None,
             warn_age: Duration::from_secs(7 * 86_400),
+            temporary_valid_for: Some(Duration::from_secs(7 * 86_400)),
         }
     }
 }
@@ -379,6 +385,9 @@ pub struct AgeStatus {
     pub expires_soon: Option<Duration>,
     /// A change now would break `min_age`.
     pub too_soon_to_change: bool,
+    /// The password was set by someone else longer than
+    /// `temporary_valid_for` ago and never changed: refused.
+    pub temporary_expired: bool,
 }
 
 /// Midnight UTC at the start of `days` since the epoch.
@@ -439,6 +448,11 @@ impl Ageing {
         let expires_soon = password_expires_at
             .filter(|&at| now < at && now.until(at) <= self.warn_age)
             .map(|at| now.until(at));
+        let temporary_expired_at = match (reset_by_admin, state.last_admin_reset) {
+            (true, Some(reset)) => self.temporary_valid_for.map(|v| reset.saturating_add(v)),
+            _ => None,
+        };
+        let temporary_expired = temporary_expired_at.is_some_and(|at| now >= at);
         let must_change = reset_by_admin || aged_out;
         let too_soon_to_change = !must_change
             && state
@@ -446,6 +460,7 @@ impl Ageing {
                 .is_some_and(|changed| now < changed.saturating_add(self.min_age));
         AgeStatus {
             account_expired,
+            temporary_expired,
             must_change,
             reset_by_admin,
             password_expires_at,
@@ -620,6 +635,7 @@ mod tests {
             min_age: days(1),
             max_age: Some(days(90)),
             warn_age: days(7),
+            temporary_valid_for: Some(days(7)),
         };
         let mut state = UserState {
             last_password_change: Some(Timestamp::from_secs(0)),
@@ -635,6 +651,14 @@ mod tests {
         state.last_admin_reset = Some(Timestamp::from_secs(10));
         let status = ageing.evaluate(&state, Timestamp::from_secs(11));
         assert!(status.must_change && status.reset_by_admin && !status.too_soon_to_change);
+        assert!(!status.temporary_expired);
+        let expired = |secs: i64| {
+            ageing
+                .evaluate(&state, Timestamp::from_secs(secs))
+                .temporary_expired
+        };
+        assert!(!expired(10 + 7 * day - 1));
+        assert!(expired(10 + 7 * day));
         state.last_password_change = Some(Timestamp::from_secs(12));
         assert!(
             !ageing

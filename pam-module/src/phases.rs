@@ -762,6 +762,22 @@ fn account_phase(
             ..Verdict::code(PamResultCode::PAM_ACCT_EXPIRED)
         };
     }
+    if age.temporary_expired && subject.account.uid != 0 {
+        log::notice(&format!(
+            "refused {}: the password set for them was never changed and is no longer \
+             valid ({})",
+            subject.name,
+            subject.where_from(request)
+        ));
+        return Verdict {
+            message: Some(
+                "The temporary password is no longer valid: ask your manager or an \
+                 administrator for a new one."
+                    .to_owned(),
+            ),
+            ..Verdict::code(PamResultCode::PAM_ACCT_EXPIRED)
+        };
+    }
     let status = subject.policy.lockout.evaluate(&state, request.now);
     if subject.refused_by(&status) {
         if subject.policy.refuse_in_account {

@@ -77,6 +77,7 @@ warn_age = "0"
                 min_age: days(1),
                 max_age: Some(days(90)),
                 warn_age: days(14),
+                temporary_valid_for: Some(Duration::from_secs(7 * 86_400)),
             },
             hash: HashParams {
                 memory_kib: 65_536,
@@ -137,6 +138,7 @@ warn_age = "0"
                     min_age: Duration::ZERO,
                     max_age: None,
                     warn_age: Duration::ZERO,
+                    temporary_valid_for: Some(Duration::from_secs(7 * 86_400)),
                 },
                 // Global only: the same for everyone.
                 hash: config.password.hash,

@@ -945,6 +945,45 @@ fn account_phase() {
             ..Row::default()
         },
         Row {
+            what: "reset more than temporary_valid_for (7 days) ago and never changed: refused",
+            given: |fx| {
+                fx.merge(
+                    "alice",
+                    UserState {
+                        last_password_change: Some(t(-30 * 86_400)),
+                        last_admin_reset: Some(t(-7 * 86_400 - 1)),
+                        ..UserState::default()
+                    },
+                );
+            },
+            step: Step::Alone(Phase::Account),
+            code: PAM_ACCT_EXPIRED,
+            message: Some(
+                "The temporary password is no longer valid: ask your manager or an \
+                 administrator for a new one.",
+            ),
+            ..Row::default()
+        },
+        Row {
+            what: "reset just under temporary_valid_for ago: must change, not refused",
+            given: |fx| {
+                fx.merge(
+                    "alice",
+                    UserState {
+                        last_admin_reset: Some(t(-7 * 86_400 + 60)),
+                        ..UserState::default()
+                    },
+                );
+            },
+            step: Step::Alone(Phase::Account),
+            code: PAM_NEW_AUTHTOK_REQD,
+            message: Some(
+                "You are required to change your password now: it was reset by an \
+                 administrator.",
+            ),
+            ..Row::default()
+        },
+        Row {
             what: "changed since the reset: let through",
             given: |fx| {
                 fx.merge(
