@@ -458,3 +458,64 @@ fn the_new_password_is_asked_twice_on_the_terminal_and_never_echoed() {
         .to_owned();
     assert!(w.binds(&w.dave, &shown) && w.dir.pwd_reset(&w.dave));
 }
+
+/// A World whose configuration also names the ldapi socket, and whose
+/// process is `dn` to SASL EXTERNAL there (olcAuthzRegexp).
+fn external_as(pick: impl Fn(&World) -> String) -> (World, PamEnv) {
+    let w = World::new();
+    let dn = pick(&w);
+    let peer = deadbolt_tests::slapd::peercred_dn().replace('+', "\\+");
+    w.dir
+        .config_modify(&format!(
+            "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{dn}\"\n"
+        ))
+        .expect("olcAuthzRegexp");
+    let host = w.dir.add_host("host-x");
+    let toml = fleet_toml(
+        "host-x",
+        &[w.dir.uri(), w.dir.ldapi_uri()],
+        &w.dir.people_dn(),
+        &host.dn,
+        &host.password_file,
+    );
+    let env = PamEnv::builder().toml(&toml).build();
+    (w, env)
+}
+
+#[test]
+fn with_sasl_external_the_mapped_identity_acts_and_is_known_to_be_himself() {
+    let (w, env) = external_as(|w| w.boss.clone());
+    let new = w.file("new.pw", NEW);
+    let new = new.to_str().unwrap();
+    let out = env.deadboltctl(&[
+        "set-password",
+        "alice",
+        "--sasl-external",
+        "--new-password-file",
+        new,
+    ]);
+    assert!(out.succeeded(), "{out}");
+    assert!(w.binds(&w.alice, NEW) && w.dir.pwd_reset(&w.alice));
+    let out = env.deadboltctl(&[
+        "set-password",
+        "dave",
+        "--sasl-external",
+        "--new-password-file",
+        new,
+    ]);
+    assert!(out.stderr.contains("insufficient access"), "{out}");
+
+    // Mapped to alice herself: Who Am I tells, and she is refused.
+    let (w, env) = external_as(|w| w.alice.clone());
+    let new = w.file("new.pw", NEW);
+    let out = env.deadboltctl(&[
+        "set-password",
+        "alice",
+        "--sasl-external",
+        "--new-password-file",
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("your own entry"), "{out}");
+    assert!(w.binds(&w.alice, "pw-alice") && !w.dir.pwd_reset(&w.alice));
+}
