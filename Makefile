@@ -40,6 +40,8 @@ bench: deps
 	$(CARGO) build --release -p deadbolt-ldap-sync
 	DEADBOLT_SYNCD=$(CURDIR)/target/release/deadbolt-syncd \
 		$(CARGO) test -p deadbolt-tests --test fleet_bench -- --ignored --nocapture --test-threads 1
+	$(CARGO) build --release -p deadboltctl
+	DEADBOLTCTL=$(CURDIR)/target/release/deadboltctl target/debug/welcome-demo --bench 200
 
 clean:
 	$(CARGO) clean

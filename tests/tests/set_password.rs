@@ -359,3 +359,163 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Runs deadboltctl under `script` (a pseudo-terminal of its own), and
+/// answers each prompt once it has appeared: the prompt flushes what was
+/// typed ahead, as passwd's does.
+fn on_a_terminal(w: &World, args: &[&str], answers: &[(&str, &str)]) -> (bool, String) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let bind = w.file(
+        &format!("tty-{}.pw", deadbolt_tests::slapd::random_secret()),
+        "pw-adm",
+    );
+    let mut command = format!(
+        "{} --config {} set-password",
+        deadboltctl_path().display(),
+        w.env.config_path().display()
+    );
+    for arg in args {
+        command.push_str(&format!(" '{arg}'"));
+    }
+    command.push_str(&format!(
+        " --as '{}' --password-file {}",
+        w.admin,
+        bind.display()
+    ));
+    let mut child = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run script (util-linux)");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().expect("piped");
+    // Each prompt differs from the others, so it is seen once.
+    for (prompt, answer) in answers {
+        deadbolt_tests::slapd::wait_until(prompt, std::time::Duration::from_secs(20), || {
+            seen.lock().unwrap().contains(prompt).then_some(())
+        });
+        stdin
+            .write_all(format!("{answer}\n").as_bytes())
+            .expect("type");
+    }
+    let status = child.wait().expect("wait for script");
+    reader.join().expect("the reader");
+    let text = seen.lock().unwrap().clone();
+    (status.success(), text)
+}
+
+#[test]
+fn the_new_password_is_asked_twice_on_the_terminal_and_never_echoed() {
+    let w = World::new();
+    let (ok, text) = on_a_terminal(
+        &w,
+        &["alice"],
+        &[
+            ("New password for alice: ", NEW),
+            ("Retype the new password for alice: ", NEW),
+        ],
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains(NEW), "the password was echoed:\n{text}");
+    assert!(w.binds(&w.alice, NEW) && w.dir.pwd_reset(&w.alice));
+
+    let (ok, text) = on_a_terminal(
+        &w,
+        &["dave"],
+        &[
+            ("New password for dave: ", NEW),
+            ("Retype the new password for dave: ", "Other-Harbour-99x"),
+        ],
+    );
+    assert!(!ok && text.contains("the two passwords differ"), "{text}");
+    assert!(w.binds(&w.dave, "pw-dave"));
+
+    // A generated password is shown on the terminal, once.
+    let (ok, text) = on_a_terminal(&w, &["dave", "--generate"], &[]);
+    assert!(ok, "{text}");
+    let shown = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("New password for dave: "))
+        .expect("the password on the terminal")
+        .to_owned();
+    assert!(w.binds(&w.dave, &shown) && w.dir.pwd_reset(&w.dave));
+}
+
+/// A World whose configuration also names the ldapi socket, and whose
+/// process is `dn` to SASL EXTERNAL there (olcAuthzRegexp).
+fn external_as(pick: impl Fn(&World) -> String) -> (World, PamEnv) {
+    let w = World::new();
+    let dn = pick(&w);
+    let peer = deadbolt_tests::slapd::peercred_dn().replace('+', "\\+");
+    w.dir
+        .config_modify(&format!(
+            "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{dn}\"\n"
+        ))
+        .expect("olcAuthzRegexp");
+    let host = w.dir.add_host("host-x");
+    let toml = fleet_toml(
+        "host-x",
+        &[w.dir.uri(), w.dir.ldapi_uri()],
+        &w.dir.people_dn(),
+        &host.dn,
+        &host.password_file,
+    );
+    let env = PamEnv::builder().toml(&toml).build();
+    (w, env)
+}
+
+#[test]
+fn with_sasl_external_the_mapped_identity_acts_and_is_known_to_be_himself() {
+    let (w, env) = external_as(|w| w.boss.clone());
+    let new = w.file("new.pw", NEW);
+    let new = new.to_str().unwrap();
+    let out = env.deadboltctl(&[
+        "set-password",
+        "alice",
+        "--sasl-external",
+        "--new-password-file",
+        new,
+    ]);
+    assert!(out.succeeded(), "{out}");
+    assert!(w.binds(&w.alice, NEW) && w.dir.pwd_reset(&w.alice));
+    let out = env.deadboltctl(&[
+        "set-password",
+        "dave",
+        "--sasl-external",
+        "--new-password-file",
+        new,
+    ]);
+    assert!(out.stderr.contains("insufficient access"), "{out}");
+
+    // Mapped to alice herself: Who Am I tells, and she is refused.
+    let (w, env) = external_as(|w| w.alice.clone());
+    let new = w.file("new.pw", NEW);
+    let out = env.deadboltctl(&[
+        "set-password",
+        "alice",
+        "--sasl-external",
+        "--new-password-file",
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("your own entry"), "{out}");
+    assert!(w.binds(&w.alice, "pw-alice") && !w.dir.pwd_reset(&w.alice));
+}

@@ -250,6 +250,22 @@ fn kits_go_over_starttls_with_authentication_to_exactly_the_right_people() {
     }
     assert!(w.binds(&dns[2], OLD) && !w.dir.pwd_reset(&dns[2]));
 
+    // An SMTP password file others can read is refused before anything.
+    std::fs::set_permissions(
+        &smtp_pw,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let out = w.welcome(&env, &["ann"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("make it 0600"), "{out}");
+    assert_eq!(w.smtp.messages().len(), 2);
+    std::fs::set_permissions(
+        &smtp_pw,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+
     // A server whose certificate another CA signed is refused before any
     // password is touched.
     let env = w.env("starttls", Some(&w.smtp.other_ca_file()), &auth);

@@ -117,7 +117,12 @@ impl Session {
             bound_dn: None,
             server,
         };
-        session.bound_dn = session.who_am_i();
+        // Who Am I names the identity the directory gave us; a server that
+        // does not answer it still bound the DN we gave.
+        session.bound_dn = session.who_am_i().or(match person {
+            Person::Password { dn, .. } => Some(normalise_dn(dn)),
+            Person::External => None,
+        });
         Ok(session)
     }
 
@@ -352,11 +357,14 @@ impl Session {
         employee: &Employee,
         password: &str,
     ) -> Result<(), AdminError> {
-        if self
-            .bound_dn
-            .as_ref()
-            .is_some_and(|me| *me == normalise_dn(&employee.dn))
-        {
+        let Some(me) = &self.bound_dn else {
+            return Err(AdminError::Other(
+                "the directory did not say whom SASL EXTERNAL made you (Who Am I), so it cannot \
+                 be told that you are not resetting your own password: nothing was changed"
+                    .to_owned(),
+            ));
+        };
+        if *me == normalise_dn(&employee.dn) {
             return Err(AdminError::Other(format!(
                 "{} is your own entry: an employee does not reset his own password; he \
                  changes it with passwd, which asks for the old one (an administrator or his \
