@@ -427,7 +427,15 @@ pub enum Bind {
     /// SASL EXTERNAL: over `ldapi://`, the server knows the connecting
     /// process's user.
     SaslExternal,
+    /// SASL GSSAPI: the host's own Kerberos principal, its keys in
+    /// `keytab` (see [`check_keytab_file_owned_by`]); the directory maps
+    /// the principal to the host's identity (olcAuthzRegexp).
+    SaslGssapi { keytab: PathBuf },
 }
+
+/// `keytab` unless the file says otherwise: where Debian and most
+/// distributions keep the host's keys.
+pub const DEFAULT_KEYTAB: &str = "/etc/krb5.keytab";
 
 /// `[directory]`: present when the host keeps in step with a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -449,6 +457,10 @@ pub struct DirectorySettings {
     pub user_attribute: String,
     /// For connecting and for each operation.
     pub timeout: Duration,
+    /// The server's name in its Kerberos service principal
+    /// (`ldap/<sasl_host>`), for GSSAPI binds; `None`: the host of the uri
+    /// in use.
+    pub sasl_host: Option<String>,
 }
 
 impl DirectorySettings {
@@ -458,9 +470,16 @@ impl DirectorySettings {
     /// daemon and `deadboltctl` refuse to connect while any remain.
     pub fn transport_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        // GSSAPI over a plain connection wraps everything after the bind in
+        // Kerberos encryption (ldap3 asks for the confidentiality layer and
+        // the bind fails when the server does not grant it), and the bind
+        // carries no reusable secret: nothing crosses in clear.
+        let gssapi = matches!(self.bind, Bind::SaslGssapi { .. });
         for uri in &self.uris {
             match uri.scheme {
-                Scheme::Ldap if !self.starttls && !self.allow_insecure && !uri.is_loopback() => {
+                Scheme::Ldap
+                    if !self.starttls && !self.allow_insecure && !gssapi && !uri.is_loopback() =>
+                {
                     problems.push(format!(
                         "{uri} is plain LDAP to another host: the bind password and every \
                          user's state would cross the network in clear; write ldaps://, set \
@@ -497,7 +516,34 @@ impl DirectorySettings {
                 ));
             }
         }
+        if gssapi && self.sasl_host.is_none() {
+            for uri in self.uris.iter().filter(|uri| uri.scheme == Scheme::Ldapi) {
+                problems.push(format!(
+                    "SASL GSSAPI over {uri} needs the server's name for its service principal \
+                     (ldap/<name>), which a socket path is not: set sasl_host, e.g. sasl_host \
+                     = \"ldap.example.com\""
+                ));
+            }
+        }
         problems
+    }
+
+    /// The name whose `ldap/<name>` service principal a GSSAPI bind to
+    /// `uri` asks a ticket for: `sasl_host`, else the uri's host.
+    pub fn sasl_host_for<'a>(&'a self, uri: &'a LdapUri) -> &'a str {
+        self.sasl_host.as_deref().unwrap_or(&uri.host)
+    }
+}
+
+/// Checks a `sasl_host`: a host name, as DNS writes it.
+pub(crate) fn check_sasl_host(name: &str) -> Result<(), String> {
+    match host_name_problem(name) {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "the name `{}` {problem}: write the directory server's own name, as its \
+             ldap/<name> principal has it, e.g. \"ldap.example.com\"",
+            echo(name)
+        )),
     }
 }
 
@@ -727,6 +773,23 @@ pub fn check_secret_file_owned_by(path: &Path, uid: u32) -> Result<(), String> {
 /// reading: read the secret from it rather than opening the path again,
 /// so that what is read is what was checked.
 pub fn open_secret_file_owned_by(path: &Path, uid: u32) -> Result<File, String> {
+    open_owned_by(path, uid, "the bind password")
+}
+
+/// Checks the `keytab` at `path` as a bind password file is checked: its
+/// keys are the host's identity, as good as a password to whoever reads
+/// them.
+pub fn check_keytab_file_owned_by(path: &Path, uid: u32) -> Result<(), String> {
+    open_owned_by(
+        path,
+        uid,
+        "the host's Kerberos keys (kadmin's ktadd writes them)",
+    )
+    .map(drop)
+}
+
+/// `secret` says what the file holds, for the messages.
+fn open_owned_by(path: &Path, uid: u32, secret: &str) -> Result<File, String> {
     let shown = path.display();
     let fix = if uid == 0 {
         "make it 0600 root".to_owned()
@@ -746,7 +809,7 @@ pub fn open_secret_file_owned_by(path: &Path, uid: u32) -> Result<File, String> 
                  itself there and {fix}"
             ),
             io::ErrorKind::NotFound => {
-                format!("{shown} does not exist: write the bind password there and {fix}")
+                format!("{shown} does not exist: write {secret} there and {fix}")
             }
             _ => format!("{shown} cannot be opened: {}", os_message(&error)),
         })?;
@@ -755,13 +818,13 @@ pub fn open_secret_file_owned_by(path: &Path, uid: u32) -> Result<File, String> 
         .map_err(|error| format!("{shown} cannot be examined: {}", os_message(&error)))?;
     if meta.is_dir() {
         return Err(format!(
-            "{shown} is a directory: name the file that holds the bind password, and {fix}"
+            "{shown} is a directory: name the file that holds {secret}, and {fix}"
         ));
     }
     if !meta.is_file() {
         return Err(format!(
-            "{shown} is not a regular file (a FIFO, socket or device): write the bind \
-             password in a plain file and {fix}"
+            "{shown} is not a regular file (a FIFO, socket or device): write {secret} in \
+             a plain file and {fix}"
         ));
     }
     if meta.uid() != uid {
