@@ -470,19 +470,23 @@ impl DirectorySettings {
     /// daemon and `deadboltctl` refuse to connect while any remain.
     pub fn transport_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        // GSSAPI over a plain connection wraps everything after the bind in
-        // Kerberos encryption (ldap3 asks for the confidentiality layer and
-        // the bind fails when the server does not grant it), and the bind
-        // carries no reusable secret: nothing crosses in clear.
+        // GSSAPI over a plain connection does get ldap3's Kerberos
+        // confidentiality layer, but that layer reads one LDAP message per
+        // SASL buffer and drops the rest (docs/directory.md, "Kerberos"):
+        // it is not what keeps the state private across a network.
         let gssapi = matches!(self.bind, Bind::SaslGssapi { .. });
         for uri in &self.uris {
             match uri.scheme {
-                Scheme::Ldap
-                    if !self.starttls && !self.allow_insecure && !gssapi && !uri.is_loopback() =>
-                {
+                Scheme::Ldap if !self.starttls && !self.allow_insecure && !uri.is_loopback() => {
+                    let exposed = if gssapi {
+                        "every user's state would cross the network guarded only by ldap3's \
+                         GSSAPI layer, which deadbolt does not rely on"
+                    } else {
+                        "the bind password and every user's state would cross the network in \
+                         clear"
+                    };
                     problems.push(format!(
-                        "{uri} is plain LDAP to another host: the bind password and every \
-                         user's state would cross the network in clear; write ldaps://, set \
+                        "{uri} is plain LDAP to another host: {exposed}; write ldaps://, set \
                          starttls = true, or set allow_insecure = true if the network is trusted"
                     ))
                 }
