@@ -471,9 +471,11 @@ impl DirectorySettings {
     pub fn transport_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         // GSSAPI over a plain connection does get ldap3's Kerberos
-        // confidentiality layer, but that layer reads one LDAP message per
-        // SASL buffer and drops the rest (docs/directory.md, "Kerberos"):
-        // it is not what keeps the state private across a network.
+        // confidentiality layer, but that layer does not put back together
+        // an LDAP message split across SASL buffers, and its check of the
+        // layers the server offers cannot fail (docs/directory.md,
+        // "Kerberos"): it is not what keeps the state private across a
+        // network.
         let gssapi = matches!(self.bind, Bind::SaslGssapi { .. });
         for uri in &self.uris {
             match uri.scheme {
@@ -863,4 +865,68 @@ fn open_owned_by(path: &Path, uid: u32, secret: &str) -> Result<File, String> {
         ));
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn directory(keys: &str) -> DirectorySettings {
+        let text = format!(
+            "[host]\nname = \"web1\"\n\n[directory]\nbase_dn = \"ou=people,dc=example,dc=com\"\n{keys}"
+        );
+        Config::parse(&text, "test.toml")
+            .unwrap_or_else(|e| panic!("{keys}: {e}"))
+            .directory
+            .expect("a [directory]")
+    }
+
+    #[test]
+    fn gssapi_takes_the_default_keytab_and_the_uris_host() {
+        let settings = directory("uri = \"ldaps://ldap1.example.com\"\nsasl_mech = \"GSSAPI\"\n");
+        assert_eq!(
+            settings.bind,
+            Bind::SaslGssapi {
+                keytab: PathBuf::from(DEFAULT_KEYTAB)
+            }
+        );
+        assert_eq!(
+            settings.sasl_host_for(&settings.uris[0]),
+            "ldap1.example.com"
+        );
+        assert!(settings.transport_problems().is_empty());
+    }
+
+    #[test]
+    fn sasl_host_names_the_principal_whatever_the_uri() {
+        let settings = directory(
+            "uri = [\"ldap://127.0.0.1:3890\", \"ldapi://%2Frun%2Fslapd%2Fldapi\"]\n\
+             sasl_mech = \"GSSAPI\"\nkeytab = \"/etc/deadbolt/host.keytab\"\n\
+             sasl_host = \"ldap.example.com\"\n",
+        );
+        assert_eq!(
+            settings.bind,
+            Bind::SaslGssapi {
+                keytab: PathBuf::from("/etc/deadbolt/host.keytab")
+            }
+        );
+        for uri in &settings.uris {
+            assert_eq!(settings.sasl_host_for(uri), "ldap.example.com");
+        }
+        assert!(settings.transport_problems().is_empty());
+    }
+
+    #[test]
+    fn gssapi_keeps_the_plain_ldap_rule_and_needs_a_name_over_a_socket() {
+        let remote = directory("uri = \"ldap://192.0.2.10\"\nsasl_mech = \"GSSAPI\"\n");
+        let problems = remote.transport_problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("GSSAPI layer"), "{problems:?}");
+        let socket =
+            directory("uri = \"ldapi://%2Frun%2Fslapd%2Fldapi\"\nsasl_mech = \"GSSAPI\"\n");
+        let problems = socket.transport_problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("set sasl_host"), "{problems:?}");
+    }
 }
