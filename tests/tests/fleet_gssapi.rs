@@ -90,8 +90,8 @@ fn require_a_security_layer_for_writes(directory: &Directory) {
 fn a_host_syncs_a_failure_with_its_keytab_as_its_mapped_identity() {
     let (kdc, directory) = kerberos_directory();
     directory.add_employee("alice", "x", None);
-    // The host identity the principal maps to; it needs no password.
-    directory.add_host("host-a");
+    // The host identity the principal maps to; its password is not used.
+    let host = directory.add_host("host-a");
     let keytab = kdc.principal_with_keytab(&host_principal("host-a"));
     require_a_security_layer_for_writes(&directory);
     // A plain simple bind may no longer write: the check below means something.
@@ -115,6 +115,11 @@ fn a_host_syncs_a_failure_with_its_keytab_as_its_mapped_identity() {
     // The ACL lets only cn=host-a,ou=hosts write host-a's record: the
     // principal was mapped to that identity.
     wait_for_one_failure_in_host_a_record(&directory, "host-a's record written over GSSAPI");
+    let record = directory.host_record_dn(&directory.employee_dn("alice"), "host-a");
+    let creator = directory
+        .entry(&record, &["creatorsName"])
+        .and_then(|e| e.first("creatorsName").map(str::to_owned));
+    assert_eq!(creator.as_deref(), Some(host.dn.as_str()), "{record}");
     // The daemon got its ticket from the keytab into its own memory: root's
     // own credential cache was not made for it.
     if !root_had_a_cache {
@@ -240,6 +245,33 @@ fn a_manager_reactivates_with_his_ticket_and_an_employee_is_refused() {
         &[("KRB5_CONFIG", &krb5_config), ("KRB5CCNAME", &boss_cache)],
     );
     assert_eq!(out.code(), Some(2), "{out}");
+}
+
+#[test]
+fn an_administrator_disables_and_enables_with_his_ticket() {
+    let (kdc, directory) = kerberos_directory();
+    let admin = directory.add_admin("root-admin", "admin-pw");
+    let alice = directory.add_employee("alice", "x", None);
+    require_a_security_layer_for_writes(&directory);
+    let host_keytab = kdc.principal_with_keytab(&host_principal("host-a"));
+    let env = host_env(&gssapi_toml(&directory, &host_keytab));
+    let tickets = tempfile::tempdir().expect("a directory for the tickets");
+    let keytab = kdc.principal_with_keytab("root-admin");
+    let cache = kdc.kinit("root-admin", &keytab, tickets.path());
+    let krb5_config = kdc.krb5_config().display().to_string();
+    for (verb, attribute) in [
+        ("disable", "deadboltDisabled"),
+        ("enable", "deadboltEnabled"),
+    ] {
+        let out = env.deadboltctl_with_env(
+            &[verb, "alice", "--sasl-gssapi"],
+            &[("KRB5_CONFIG", &krb5_config), ("KRB5CCNAME", &cache)],
+        );
+        assert!(out.succeeded(), "{out}");
+        assert!(out.stdout.contains(&format!("by {admin}")), "{out}");
+        let entry = directory.entry(&alice, &[attribute]).expect("alice");
+        assert_eq!(entry.values(attribute).len(), 1, "{verb}: {entry:?}");
+    }
 }
 
 #[test]
