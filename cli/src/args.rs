@@ -179,9 +179,13 @@ pub struct Identity {
     /// --as: the directory maps your uid to your own identity.
     #[arg(long, conflicts_with_all = ["as_dn", "password_file"])]
     pub sasl_external: bool,
+    /// Act in the directory with your own Kerberos ticket (kinit) instead
+    /// of --as: the directory maps your principal to your own identity.
+    #[arg(long, conflicts_with_all = ["as_dn", "password_file", "sasl_external"])]
+    pub sasl_gssapi: bool,
     /// Change this host's state alone, even with a directory configured
     /// (needs root); other hosts are not told.
-    #[arg(long, conflicts_with_all = ["as_dn", "sasl_external"])]
+    #[arg(long, conflicts_with_all = ["as_dn", "sasl_external", "sasl_gssapi"])]
     pub local: bool,
 }
 
@@ -334,6 +338,36 @@ mod tests {
                 "--local",
             ],
             &["deadboltctl", "reactivate", "alice", "--password", "x"],
+            &[
+                "deadboltctl",
+                "reactivate",
+                "alice",
+                "--sasl-gssapi",
+                "--as",
+                "uid=b",
+            ],
+            &[
+                "deadboltctl",
+                "reactivate",
+                "alice",
+                "--sasl-gssapi",
+                "--sasl-external",
+            ],
+            &[
+                "deadboltctl",
+                "disable",
+                "alice",
+                "--sasl-gssapi",
+                "--local",
+            ],
+            &[
+                "deadboltctl",
+                "enable",
+                "alice",
+                "--sasl-gssapi",
+                "--password-file",
+                "/p",
+            ],
         ] {
             assert_eq!(
                 Args::try_parse_from(argv).unwrap_err().exit_code(),

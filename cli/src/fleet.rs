@@ -29,12 +29,12 @@ pub fn act(
     let user = user_name(raw_user)?;
     let settings = settings::load(config_path)?;
     let directory = settings.config.directory.as_ref();
-    if identity.as_dn.is_none() && !identity.sasl_external {
+    if identity.as_dn.is_none() && !identity.sasl_external && !identity.sasl_gssapi {
         if directory.is_some() && !identity.local {
             return Err(CliError::Directory(
-                "a directory is configured: give --as DN (your own identity) or \
-                 --sasl-external to act on every host through it, or --local to change this \
-                 host alone"
+                "a directory is configured: give --as DN (your own identity), \
+                 --sasl-external or --sasl-gssapi to act on every host through it, or --local \
+                 to change this host alone"
                     .to_owned(),
             ));
         }
@@ -42,7 +42,8 @@ pub fn act(
     }
     let Some(directory) = directory else {
         return Err(CliError::Directory(
-            "--as and --sasl-external need a [directory] in the configuration".to_owned(),
+            "--as, --sasl-external and --sasl-gssapi need a [directory] in the configuration"
+                .to_owned(),
         ));
     };
     if let Some(problem) = directory.transport_problems().into_iter().next() {
@@ -62,11 +63,13 @@ pub fn act(
                 None => prompt(&format!("Directory password for {dn}: "))?,
             },
         },
+        None if identity.sasl_gssapi => Person::gssapi(),
         None => Person::External,
     };
-    let dn = person.name();
     let done = admin::act(directory, &person, user.as_str(), verb, now)
         .map_err(|e| CliError::Directory(e.to_string()))?;
+    // After the bind: a GSSAPI person is named by the directory's answer.
+    let dn = person.name();
     crate::audit::log_change(&format!(
         "{user}: {} in the directory by {dn} (entry {}, via {})",
         past(verb),

@@ -427,7 +427,15 @@ pub enum Bind {
     /// SASL EXTERNAL: over `ldapi://`, the server knows the connecting
     /// process's user.
     SaslExternal,
+    /// SASL GSSAPI: the host's own Kerberos principal, its keys in
+    /// `keytab` (see [`check_keytab_file_owned_by`]); the directory maps
+    /// the principal to the host's identity (olcAuthzRegexp).
+    SaslGssapi { keytab: PathBuf },
 }
+
+/// `keytab` unless the file says otherwise: where Debian and most
+/// distributions keep the host's keys.
+pub const DEFAULT_KEYTAB: &str = "/etc/krb5.keytab";
 
 /// `[directory]`: present when the host keeps in step with a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -449,6 +457,10 @@ pub struct DirectorySettings {
     pub user_attribute: String,
     /// For connecting and for each operation.
     pub timeout: Duration,
+    /// The server's name in its Kerberos service principal
+    /// (`ldap/<sasl_host>`), for GSSAPI binds; `None`: the host of the uri
+    /// in use.
+    pub sasl_host: Option<String>,
     /// Where an employee's own password change is stored.
     pub password_store: PasswordStore,
 }
@@ -472,12 +484,25 @@ impl DirectorySettings {
     /// daemon and `deadboltctl` refuse to connect while any remain.
     pub fn transport_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        // GSSAPI over a plain connection does get ldap3's Kerberos
+        // confidentiality layer, but that layer does not put back together
+        // an LDAP message split across SASL buffers, and its check of the
+        // layers the server offers cannot fail (docs/directory.md,
+        // "Kerberos"): it is not what keeps the state private across a
+        // network.
+        let gssapi = matches!(self.bind, Bind::SaslGssapi { .. });
         for uri in &self.uris {
             match uri.scheme {
                 Scheme::Ldap if !self.starttls && !self.allow_insecure && !uri.is_loopback() => {
+                    let exposed = if gssapi {
+                        "every user's state would cross the network guarded only by ldap3's \
+                         GSSAPI layer, which deadbolt does not rely on"
+                    } else {
+                        "the bind password and every user's state would cross the network in \
+                         clear"
+                    };
                     problems.push(format!(
-                        "{uri} is plain LDAP to another host: the bind password and every \
-                         user's state would cross the network in clear; write ldaps://, set \
+                        "{uri} is plain LDAP to another host: {exposed}; write ldaps://, set \
                          starttls = true, or set allow_insecure = true if the network is trusted"
                     ))
                 }
@@ -511,7 +536,34 @@ impl DirectorySettings {
                 ));
             }
         }
+        if gssapi && self.sasl_host.is_none() {
+            for uri in self.uris.iter().filter(|uri| uri.scheme == Scheme::Ldapi) {
+                problems.push(format!(
+                    "SASL GSSAPI over {uri} needs the server's name for its service principal \
+                     (ldap/<name>), which a socket path is not: set sasl_host, e.g. sasl_host \
+                     = \"ldap.example.com\""
+                ));
+            }
+        }
         problems
+    }
+
+    /// The name whose `ldap/<name>` service principal a GSSAPI bind to
+    /// `uri` asks a ticket for: `sasl_host`, else the uri's host.
+    pub fn sasl_host_for<'a>(&'a self, uri: &'a LdapUri) -> &'a str {
+        self.sasl_host.as_deref().unwrap_or(&uri.host)
+    }
+}
+
+/// Checks a `sasl_host`: a host name, as DNS writes it.
+pub(crate) fn check_sasl_host(name: &str) -> Result<(), String> {
+    match host_name_problem(name) {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "the name `{}` {problem}: write the directory server's own name, as its \
+             ldap/<name> principal has it, e.g. \"ldap.example.com\"",
+            echo(name)
+        )),
     }
 }
 
@@ -741,6 +793,23 @@ pub fn check_secret_file_owned_by(path: &Path, uid: u32) -> Result<(), String> {
 /// reading: read the secret from it rather than opening the path again,
 /// so that what is read is what was checked.
 pub fn open_secret_file_owned_by(path: &Path, uid: u32) -> Result<File, String> {
+    open_owned_by(path, uid, "the bind password")
+}
+
+/// Checks the `keytab` at `path` as a bind password file is checked: its
+/// keys are the host's identity, as good as a password to whoever reads
+/// them.
+pub fn check_keytab_file_owned_by(path: &Path, uid: u32) -> Result<(), String> {
+    open_owned_by(
+        path,
+        uid,
+        "the host's Kerberos keys (kadmin's ktadd writes them)",
+    )
+    .map(drop)
+}
+
+/// `secret` says what the file holds, for the messages.
+fn open_owned_by(path: &Path, uid: u32, secret: &str) -> Result<File, String> {
     let shown = path.display();
     let fix = if uid == 0 {
         "make it 0600 root".to_owned()
@@ -760,7 +829,7 @@ pub fn open_secret_file_owned_by(path: &Path, uid: u32) -> Result<File, String> 
                  itself there and {fix}"
             ),
             io::ErrorKind::NotFound => {
-                format!("{shown} does not exist: write the bind password there and {fix}")
+                format!("{shown} does not exist: write {secret} there and {fix}")
             }
             _ => format!("{shown} cannot be opened: {}", os_message(&error)),
         })?;
@@ -769,13 +838,13 @@ pub fn open_secret_file_owned_by(path: &Path, uid: u32) -> Result<File, String> 
         .map_err(|error| format!("{shown} cannot be examined: {}", os_message(&error)))?;
     if meta.is_dir() {
         return Err(format!(
-            "{shown} is a directory: name the file that holds the bind password, and {fix}"
+            "{shown} is a directory: name the file that holds {secret}, and {fix}"
         ));
     }
     if !meta.is_file() {
         return Err(format!(
-            "{shown} is not a regular file (a FIFO, socket or device): write the bind \
-             password in a plain file and {fix}"
+            "{shown} is not a regular file (a FIFO, socket or device): write {secret} in \
+             a plain file and {fix}"
         ));
     }
     if meta.uid() != uid {
@@ -810,4 +879,68 @@ pub fn open_secret_file_owned_by(path: &Path, uid: u32) -> Result<File, String> 
         ));
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn directory(keys: &str) -> DirectorySettings {
+        let text = format!(
+            "[host]\nname = \"web1\"\n\n[directory]\nbase_dn = \"ou=people,dc=example,dc=com\"\n{keys}"
+        );
+        Config::parse(&text, "test.toml")
+            .unwrap_or_else(|e| panic!("{keys}: {e}"))
+            .directory
+            .expect("a [directory]")
+    }
+
+    #[test]
+    fn gssapi_takes_the_default_keytab_and_the_uris_host() {
+        let settings = directory("uri = \"ldaps://ldap1.example.com\"\nsasl_mech = \"GSSAPI\"\n");
+        assert_eq!(
+            settings.bind,
+            Bind::SaslGssapi {
+                keytab: PathBuf::from(DEFAULT_KEYTAB)
+            }
+        );
+        assert_eq!(
+            settings.sasl_host_for(&settings.uris[0]),
+            "ldap1.example.com"
+        );
+        assert!(settings.transport_problems().is_empty());
+    }
+
+    #[test]
+    fn sasl_host_names_the_principal_whatever_the_uri() {
+        let settings = directory(
+            "uri = [\"ldap://127.0.0.1:3890\", \"ldapi://%2Frun%2Fslapd%2Fldapi\"]\n\
+             sasl_mech = \"GSSAPI\"\nkeytab = \"/etc/deadbolt/host.keytab\"\n\
+             sasl_host = \"ldap.example.com\"\n",
+        );
+        assert_eq!(
+            settings.bind,
+            Bind::SaslGssapi {
+                keytab: PathBuf::from("/etc/deadbolt/host.keytab")
+            }
+        );
+        for uri in &settings.uris {
+            assert_eq!(settings.sasl_host_for(uri), "ldap.example.com");
+        }
+        assert!(settings.transport_problems().is_empty());
+    }
+
+    #[test]
+    fn gssapi_keeps_the_plain_ldap_rule_and_needs_a_name_over_a_socket() {
+        let remote = directory("uri = \"ldap://192.0.2.10\"\nsasl_mech = \"GSSAPI\"\n");
+        let problems = remote.transport_problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("GSSAPI layer"), "{problems:?}");
+        let socket =
+            directory("uri = \"ldapi://%2Frun%2Fslapd%2Fldapi\"\nsasl_mech = \"GSSAPI\"\n");
+        let problems = socket.transport_problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("set sasl_host"), "{problems:?}");
+    }
 }

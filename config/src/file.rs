@@ -121,6 +121,8 @@ struct RawDirectory {
     bind_dn: Field,
     bind_password_file: Field,
     sasl_mech: Field,
+    keytab: Field,
+    sasl_host: Field,
     tls_ca_file: Field,
     starttls: Field,
     allow_insecure: Field,
@@ -618,7 +620,18 @@ impl Checker<'_> {
             user_attribute: directory::DEFAULT_USER_ATTRIBUTE.to_owned(),
             timeout: directory::DEFAULT_DIRECTORY_TIMEOUT,
             password_store: PasswordStore::None,
+            sasl_host: None,
         };
+        if let Some(v) = &raw.sasl_host {
+            let name = self.string(
+                "sasl_host",
+                v,
+                "a host name in quotes, e.g. \"ldap.example.com\"",
+            )?;
+            directory::check_sasl_host(name)
+                .map_err(|m| self.error(v.span(), format!("sasl_host: {m}")))?;
+            settings.sasl_host = Some(name.to_owned());
+        }
         if let Some(v) = &raw.tls_ca_file {
             settings.tls_ca_file =
                 Some(self.file_path("tls_ca_file", v, "/etc/deadbolt/ca.pem")?);
@@ -717,32 +730,48 @@ impl Checker<'_> {
         uris: &[LdapUri],
         table: Range<usize>,
     ) -> Result<Bind, ConfigError> {
-        if let Some(v) = &raw.sasl_mech {
-            let mech = self.string("sasl_mech", v, "\"EXTERNAL\"")?;
-            if mech.eq_ignore_ascii_case("GSSAPI") {
-                return Err(self.error(
-                    v.span(),
-                    "sasl_mech = \"GSSAPI\" is not supported yet: write \"EXTERNAL\" (over \
-                     ldapi://), or bind with bind_dn and bind_password_file",
-                ));
+        let gssapi = match &raw.sasl_mech {
+            Some(v) => {
+                let mech = self.string("sasl_mech", v, "\"EXTERNAL\" or \"GSSAPI\"")?;
+                if mech != "EXTERNAL" && mech != "GSSAPI" {
+                    return Err(self.error(
+                        v.span(),
+                        format!(
+                            "sasl_mech must be \"EXTERNAL\" (over ldapi://) or \"GSSAPI\" (the \
+                             host's Kerberos keys), not \"{}\"; or bind with bind_dn and \
+                             bind_password_file",
+                            echo(mech)
+                        ),
+                    ));
+                }
+                if raw.bind_dn.is_some() || raw.bind_password_file.is_some() {
+                    return Err(self.error(
+                        v.span(),
+                        format!(
+                            "sasl_mech and bind_dn are two ways to bind: keep one, either \
+                             sasl_mech = \"{mech}\", or bind_dn with bind_password_file"
+                        ),
+                    ));
+                }
+                mech == "GSSAPI"
             }
-            if mech != "EXTERNAL" {
-                return Err(self.error(
-                    v.span(),
-                    format!(
-                        "sasl_mech must be \"EXTERNAL\" (over ldapi://), not \"{}\"; or bind \
-                         with bind_dn and bind_password_file",
-                        echo(mech)
-                    ),
-                ));
-            }
-            if raw.bind_dn.is_some() || raw.bind_password_file.is_some() {
-                return Err(self.error(
-                    v.span(),
-                    "sasl_mech and bind_dn are two ways to bind: keep one, either sasl_mech = \
-                     \"EXTERNAL\", or bind_dn with bind_password_file",
-                ));
-            }
+            None => false,
+        };
+        if let (Some(v), false) = (&raw.keytab, gssapi) {
+            return Err(self.error(
+                v.span(),
+                "keytab holds the keys of a GSSAPI bind: set sasl_mech = \"GSSAPI\" too, or \
+                 remove keytab",
+            ));
+        }
+        if gssapi {
+            let keytab = match &raw.keytab {
+                Some(v) => self.file_path("keytab", v, directory::DEFAULT_KEYTAB)?,
+                None => PathBuf::from(directory::DEFAULT_KEYTAB),
+            };
+            return Ok(Bind::SaslGssapi { keytab });
+        }
+        if raw.sasl_mech.is_some() {
             return Ok(Bind::SaslExternal);
         }
         match (&raw.bind_dn, &raw.bind_password_file) {

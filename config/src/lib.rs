@@ -26,11 +26,11 @@ mod trust;
 
 pub use args::{split_module_args, ArgError, ModuleArgs};
 pub use directory::{
-    check_secret_file, check_secret_file_owned_by, open_secret_file_owned_by, Bind,
-    DirectorySettings, HostSettings, LdapUri, PasswordStore, Scheme, SyncSettings,
-    DEFAULT_DIRECTORY_TIMEOUT, DEFAULT_FULL_SCAN_EVERY, DEFAULT_MAX_CLOCK_SKEW,
-    DEFAULT_USER_ATTRIBUTE, FALLBACK_HOST_NAME, MAX_ATTRIBUTE_BYTES, MAX_DN_BYTES, MAX_HOST_NAME,
-    MAX_URIS, MAX_URI_BYTES, SYNC_SUBDIR,
+    check_keytab_file_owned_by, check_secret_file, check_secret_file_owned_by,
+    open_secret_file_owned_by, Bind, DirectorySettings, HostSettings, LdapUri, PasswordStore,
+    Scheme, SyncSettings, DEFAULT_DIRECTORY_TIMEOUT, DEFAULT_FULL_SCAN_EVERY, DEFAULT_KEYTAB,
+    DEFAULT_MAX_CLOCK_SKEW, DEFAULT_USER_ATTRIBUTE, FALLBACK_HOST_NAME, MAX_ATTRIBUTE_BYTES,
+    MAX_DN_BYTES, MAX_HOST_NAME, MAX_URIS, MAX_URI_BYTES, SYNC_SUBDIR,
 };
 pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;

@@ -7,12 +7,15 @@
 
 use crate::encoding;
 use crate::view::ACCOUNT_CLASS;
-use deadbolt_config::DirectorySettings;
+use deadbolt_config::{DirectorySettings, LdapUri, Scheme};
 use deadbolt_core::Timestamp;
 use ldap3::controls::RawControl;
+use ldap3::exop::WhoAmI;
+use ldap3::result::LdapError;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -56,14 +59,30 @@ pub enum Person {
     /// SASL EXTERNAL over ldapi://: the directory maps the caller's uid
     /// (olcAuthzRegexp) to his own entry.
     External,
+    /// SASL GSSAPI with the caller's own Kerberos ticket (kinit): the
+    /// directory maps his principal (olcAuthzRegexp) to his own entry.
+    /// `identity` is what the directory answers to "Who am I?" once bound.
+    Gssapi { identity: OnceLock<String> },
 }
 
 impl Person {
-    /// How the person is named in messages.
+    /// A person known by his Kerberos ticket, not yet bound.
+    pub fn gssapi() -> Person {
+        Person::Gssapi {
+            identity: OnceLock::new(),
+        }
+    }
+
+    /// How the person is named in messages: for GSSAPI, the identity the
+    /// directory answered "Who am I?" with, once it has.
     pub fn name(&self) -> String {
         match self {
             Person::Password { dn, .. } => dn.clone(),
             Person::External => "the identity SASL EXTERNAL maps you to".to_owned(),
+            Person::Gssapi { identity } => identity
+                .get()
+                .cloned()
+                .unwrap_or_else(|| "the identity your Kerberos ticket maps to".to_owned()),
         }
     }
 }
@@ -73,6 +92,7 @@ impl fmt::Debug for Person {
         match self {
             Person::Password { dn, .. } => write!(f, "Person {{ dn: {dn:?}, password: <hidden> }}"),
             Person::External => f.write_str("Person::External"),
+            Person::Gssapi { identity } => write!(f, "Person::Gssapi {{ {:?} }}", identity.get()),
         }
     }
 }
@@ -209,13 +229,45 @@ async fn connect(
         .await
         .map_err(|e| AdminError::Unreachable(format!("{uri}: {e}")))?;
     ldap3::drive!(conn);
+    let unreachable = |e: LdapError| AdminError::Unreachable(format!("{uri}: {e}"));
     let bound = match person {
-        Person::Password { dn, password } => ldap.simple_bind(dn, password.as_str()).await,
-        Person::External => ldap.sasl_external_bind().await,
-    }
-    .map_err(|e| AdminError::Unreachable(format!("{uri}: {e}")))?;
+        Person::Password { dn, password } => ldap
+            .simple_bind(dn, password.as_str())
+            .await
+            .map_err(unreachable),
+        Person::External => ldap.sasl_external_bind().await.map_err(unreachable),
+        Person::Gssapi { .. } => {
+            let parsed = LdapUri::parse(uri).map_err(AdminError::Other)?;
+            if parsed.scheme == Scheme::Ldapi && directory.sasl_host.is_none() {
+                return Err(AdminError::Other(format!(
+                    "SASL GSSAPI over {uri} needs the server's name for its ldap/<name> \
+                     principal: set sasl_host in [directory]"
+                )));
+            }
+            let host = directory.sasl_host_for(&parsed).to_owned();
+            ldap.sasl_gssapi_bind(&host).await.map_err(|e| match e {
+                // The Kerberos library's own words: no ticket, an expired
+                // one, no such service principal.
+                LdapError::GssapiOperationError(why) => AdminError::Other(format!(
+                    "no Kerberos ticket for ldap/{host} could be used ({}): get yours with \
+                     kinit, then try again",
+                    crate::conn::one_line(&why)
+                )),
+                e => unreachable(e),
+            })
+        }
+    }?;
     match bound.rc {
+        0 if matches!(person, Person::Gssapi { .. }) => {
+            name_from_who_am_i(&mut ldap, person).await;
+            Ok(ldap)
+        }
         0 => Ok(ldap),
+        49 if matches!(person, Person::Gssapi { .. }) => Err(AdminError::Other(format!(
+            "{uri}: the directory refused your Kerberos ticket ({}): check that slapd has \
+             the ldap/ service keys and olcSaslRealm",
+            crate::conn::one_line(&bound.text)
+        ))),
         49 => Err(AdminError::BadCredentials(person.name())),
         rc => Err(AdminError::Other(format!(
             "{uri}: the bind failed (rc={rc} {})",
@@ -334,6 +386,31 @@ async fn act_on(
         }
     }
     Ok((entry.dn, action == Action::Reactivate && locked))
+}
+
+/// The longest "Who am I?" answer kept for messages, in bytes.
+const MAX_AUTHZID: usize = 1024;
+
+/// Names `person` by the directory's answer to "Who am I?" (RFC 4532), the
+/// identity its ACL will judge: `dn:...` as the DN. No answer (a server
+/// without the operation) leaves the generic name.
+async fn name_from_who_am_i(ldap: &mut Ldap, person: &Person) {
+    let Person::Gssapi { identity } = person else {
+        return;
+    };
+    let Ok(Ok((exop, _))) = ldap.extended(WhoAmI).await.map(|r| r.success()) else {
+        return;
+    };
+    // Read here rather than by ldap3's parser, which panics on bytes that
+    // are not UTF-8.
+    let Some(answer) = exop.val.and_then(|bytes| String::from_utf8(bytes).ok()) else {
+        return;
+    };
+    let authzid = answer.strip_prefix("dn:").unwrap_or(&answer);
+    if authzid.is_empty() || authzid.len() > MAX_AUTHZID || authzid.chars().any(char::is_control) {
+        return;
+    }
+    let _ = identity.set(authzid.to_owned());
 }
 
 fn permissive() -> Vec<RawControl> {

@@ -2,6 +2,7 @@
 //! LDAP only where the configuration allows it (checked before start).
 
 use crate::settings::{BindWith, Settings};
+use deadbolt_config::LdapUri;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use std::fmt;
 use std::path::Path;
@@ -80,9 +81,39 @@ pub async fn connect(
     let result = match bind {
         BindWith::Simple { dn, password } => ldap.simple_bind(dn, password.as_str()).await,
         BindWith::External => ldap.sasl_external_bind().await,
+        BindWith::Gssapi { sasl_host, .. } => {
+            let host = match sasl_host {
+                Some(name) => name.clone(),
+                None => LdapUri::parse(uri)
+                    .map_err(ConnError::Connect)?
+                    .host
+                    .clone(),
+            };
+            ldap.sasl_gssapi_bind(&host).await
+        }
     };
     result
         .and_then(|r| r.success())
-        .map_err(|e| ConnError::Bind(e.to_string()))?;
+        .map_err(|e| ConnError::Bind(one_line(&e.to_string())))?;
     Ok(ldap)
+}
+
+/// What the Kerberos library says, on one line: a log line or a message
+/// must not be split by its newlines.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Points the Kerberos library at the host's keys, for a GSSAPI bind.
+///
+/// `KRB5_CLIENT_KTNAME` makes MIT's GSSAPI get the host's tickets from
+/// `keytab` itself, and get new ones before they expire, with no kinit and
+/// no renewal job; `KRB5CCNAME` keeps those tickets in this process's
+/// memory, where they neither land in root's own credential cache nor
+/// outlive the daemon. The library reads both from the environment when a
+/// bind needs them, and the environment must not change while another
+/// thread may read it: call this before the runtime starts any thread.
+pub fn use_keytab(keytab: &Path) {
+    std::env::set_var("KRB5_CLIENT_KTNAME", format!("FILE:{}", keytab.display()));
+    std::env::set_var("KRB5CCNAME", "MEMORY:deadbolt-syncd");
 }

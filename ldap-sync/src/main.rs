@@ -7,7 +7,7 @@
 use clap::Parser;
 use deadbolt_config::PasswordStore;
 use deadbolt_ldap_sync::daemon::{Daemon, Metrics};
-use deadbolt_ldap_sync::settings::Settings;
+use deadbolt_ldap_sync::settings::{BindWith, Settings};
 use deadbolt_ldap_sync::{log, metrics, notify, password};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +52,10 @@ fn main() -> ExitCode {
     if args.check {
         println!("deadbolt-syncd: the configuration can be used");
         return ExitCode::SUCCESS;
+    }
+    if let BindWith::Gssapi { keytab, .. } = &bind {
+        // Before the runtime exists: no other thread reads the environment.
+        deadbolt_ldap_sync::conn::use_keytab(keytab);
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

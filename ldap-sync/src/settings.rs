@@ -19,6 +19,12 @@ pub enum BindWith {
         password: Zeroizing<String>,
     },
     External,
+    /// SASL GSSAPI with the host's keys in `keytab`, for the `ldap/<name>`
+    /// principal of `sasl_host`, or of the uri's host without one.
+    Gssapi {
+        keytab: PathBuf,
+        sasl_host: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for BindWith {
@@ -26,6 +32,10 @@ impl std::fmt::Debug for BindWith {
         match self {
             BindWith::Simple { dn, .. } => write!(f, "Simple {{ dn: {dn:?}, password: <hidden> }}"),
             BindWith::External => f.write_str("External"),
+            BindWith::Gssapi { keytab, sasl_host } => write!(
+                f,
+                "Gssapi {{ keytab: {keytab:?}, sasl_host: {sasl_host:?} }}"
+            ),
         }
     }
 }
@@ -85,6 +95,14 @@ impl Settings {
                 }
             }
             Bind::SaslExternal => BindWith::External,
+            Bind::SaslGssapi { keytab } => {
+                deadbolt_config::check_keytab_file_owned_by(keytab, secret_owner)
+                    .map_err(|why| format!("keytab: {why}"))?;
+                BindWith::Gssapi {
+                    keytab: keytab.clone(),
+                    sasl_host: directory.sasl_host.clone(),
+                }
+            }
         };
         let settings = Settings {
             host: config.host.name.clone(),

@@ -48,6 +48,7 @@ use std::thread;
 use std::time::Duration;
 
 pub mod fleet;
+pub mod kdc;
 pub mod slapd;
 pub mod smtp;
 
@@ -1016,6 +1017,13 @@ impl PamEnv {
     /// Runs `deadboltctl --config <tmp>/deadbolt.toml args...`.
     pub fn deadboltctl(&self, args: &[&str]) -> Outcome {
         outcome(self.ctl_command(args).output().expect("run deadboltctl"))
+    }
+
+    /// [`PamEnv::deadboltctl`] with more environment variables.
+    pub fn deadboltctl_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Outcome {
+        let mut cmd = self.ctl_command(args);
+        cmd.envs(envs.iter().copied());
+        outcome(cmd.output().expect("run deadboltctl"))
     }
 
     /// Runs deadboltctl as another user (numeric ids, through `setpriv`).

@@ -221,6 +221,8 @@ pub struct Directory {
     admin_password_file: PathBuf,
     tls: Option<TlsFiles>,
     next_id: AtomicU32,
+    /// More environment for slapd (the Kerberos library's files).
+    envs: Vec<(String, String)>,
 }
 
 impl fmt::Debug for Directory {
@@ -323,6 +325,7 @@ impl Directory {
             admin_password_file,
             tls,
             next_id: AtomicU32::new(10_000),
+            envs: Vec::new(),
         };
         dir.spawn();
         if deadbolt_schema {
@@ -346,6 +349,7 @@ impl Directory {
             .arg(&urls)
             .arg("-F")
             .arg(self.root.path().join("slapd.d"))
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(self.root.path().join("slapd.log")).expect("slapd.log"))
@@ -827,6 +831,28 @@ impl Directory {
         // The ldapi socket of the stopped server would look ready at once.
         let _ = fs::remove_file(self.root.path().join("ldapi"));
         self.spawn();
+    }
+
+    /// Locks the entry `dn` for good, as ppolicy does (`pwdAccountLockedTime:
+    /// 000001010000Z`), as the rootdn.
+    pub fn lock_for_good(&self, dn: &str) {
+        self.modify(
+            ADMIN_DN,
+            &self.admin_password,
+            &format!(
+                "dn: {dn}\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: \
+                 000001010000Z\n"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("locking {dn} in the directory failed: {e}"));
+    }
+
+    /// [`Directory::restart`] with `envs` added to slapd's environment
+    /// from now on (KRB5_KTNAME, read only at start).
+    pub fn restart_with_env(&mut self, envs: &[(&str, &str)]) {
+        self.envs
+            .extend(envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self.restart();
     }
 
     /// Whether slapd is running (started and not stopped).

@@ -121,7 +121,7 @@ impl Session {
         // does not answer it still bound the DN we gave.
         session.bound_dn = session.who_am_i().or(match person {
             Person::Password { dn, .. } => Some(normalise_dn(dn)),
-            Person::External => None,
+            Person::External | Person::Gssapi { .. } => None,
         });
         Ok(session)
     }
