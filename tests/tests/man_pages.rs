@@ -45,6 +45,10 @@ fn section_lines<'a>(help: &'a str, title: &str) -> Vec<&'a str> {
     let mut lines = Vec::new();
     let mut inside = false;
     for line in help.lines() {
+        if line.is_empty() {
+            // Long help separates entries with blank lines.
+            continue;
+        }
         if !line.starts_with(' ') {
             inside = line.trim_end() == title;
         } else if inside {
