@@ -476,8 +476,16 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
         "",
     );
     assert!(
-        !mentions_deadbolt("/etc/pam.d/common-auth"),
+        !mentions_deadbolt("/etc/pam.d/common-auth")
+            && !mentions_deadbolt("/etc/pam.d/common-account"),
         "installing must not turn deadbolt on"
+    );
+    // The inert history profile is on from the start, so enabling deadbolt
+    // is one step.
+    position(
+        &stack("/etc/pam.d/common-password"),
+        "pam_deadbolt.so commit",
+        "common-password",
     );
 
     run_ok(
