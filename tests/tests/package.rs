@@ -177,6 +177,23 @@ fn run_ok(program: &str, args: &[&str], input: &str) -> String {
     text(&out)
 }
 
+/// A deadboltctl command that prints JSON on stdout.
+fn ctl_json(args: &[&str]) -> serde_json::Value {
+    let out = run("/usr/sbin/deadboltctl", args, "");
+    assert!(
+        out.status.success(),
+        "deadboltctl {args:?} failed ({}):\n{}",
+        out.status,
+        text(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "deadboltctl {args:?} printed no JSON ({e}):\n{}",
+            text(&out)
+        )
+    })
+}
+
 /// One login through the test's service: authenticate, then the account
 /// phase, each pamtester run a process of its own, as each login is.
 fn login(password: &str) -> Output {
@@ -470,11 +487,11 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
         "the unit's ExecStartPre must refuse a configuration without [directory]:\n{}",
         text(&check)
     );
-    run_ok(
-        "/usr/sbin/deadboltctl",
-        &["check-config", "/etc/deadbolt/deadbolt.toml"],
-        "",
-    );
+    // The shipped file's checker and list are where the package put them,
+    // and root's alone: no warning, nothing unsafe.
+    let checked = ctl_json(&["check-config", "/etc/deadbolt/deadbolt.toml", "--json"]);
+    assert_eq!(checked["ok"], true, "{checked}");
+    assert_eq!(checked["warnings"], serde_json::json!([]), "{checked}");
     assert!(
         !mentions_deadbolt("/etc/pam.d/common-auth")
             && !mentions_deadbolt("/etc/pam.d/common-account"),
@@ -540,8 +557,7 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
         "{}",
         text(&out)
     );
-    let status = run_ok("/usr/sbin/deadboltctl", &["status", USER, "--json"], "");
-    let status: serde_json::Value = serde_json::from_str(status.trim()).expect("status JSON");
+    let status = ctl_json(&["status", USER, "--json"]);
     assert_eq!(status["locked"], true, "{status}");
 
     // 3. Reactivated, he gets in.
@@ -575,8 +591,7 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
     assert!(!shown.contains(NEW_PASSWORD) && !shown.contains(PASSWORD));
     assert!(logged_in(&login(NEW_PASSWORD)), "the new password works");
     assert!(!logged_in(&login(PASSWORD)), "the old password is gone");
-    let status = run_ok("/usr/sbin/deadboltctl", &["status", USER, "--json"], "");
-    let status: serde_json::Value = serde_json::from_str(status.trim()).expect("status JSON");
+    let status = ctl_json(&["status", USER, "--json"]);
     assert_eq!(
         status["history_entries"], 1,
         "commit recorded the change: {status}"
