@@ -2,13 +2,14 @@
 #
 #   make demo    install what is missing, build, show a lockout with real PAM
 #   make test    format, lints, build, every test, docs
+#   make package the .deb and the .rpm in target/package (docs/packaging.md)
 
 SHELL := /bin/bash
 CARGO ?= cargo
 
 # Each target runs its steps in order, even under make -j.
 .NOTPARALLEL:
-.PHONY: all deps build demo test bench clean
+.PHONY: all deps build demo test bench package clean
 
 all: build
 
@@ -28,6 +29,8 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
+	# As root: installs the .deb it builds, then removes it (tests/tests/package.rs).
+	$(CARGO) test -p deadbolt-tests --test package -- --ignored --test-threads 1
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
 # Results and how to read them: docs/performance.md.
@@ -42,6 +45,23 @@ bench: deps
 		$(CARGO) test -p deadbolt-tests --test fleet_bench -- --ignored --nocapture --test-threads 1
 	$(CARGO) build --release -p deadboltctl
 	DEADBOLTCTL=$(CURDIR)/target/release/deadboltctl target/debug/welcome-demo --bench 200
+
+# One release build; cargo-deb and cargo-generate-rpm package it as built.
+# The copyright file gets the common-password list's licence from where it
+# is kept. lintian fails the build on any error or warning not overridden
+# (packaging/deb/lintian-overrides says why for each).
+PACKAGE_DIR := target/package
+package: deps
+	scripts/setup-deps --package
+	$(CARGO) build --release -p pam_deadbolt -p deadboltctl -p deadbolt-ldap-sync -p deadbolt-pwcheck
+	mkdir -p $(PACKAGE_DIR)
+	{ cat packaging/deb/copyright; sed 's/^$$/./; s/^/ /' pwcheck/data/LICENSE-django; } \
+		> $(PACKAGE_DIR)/copyright
+	rm -f $(PACKAGE_DIR)/*.deb $(PACKAGE_DIR)/*.rpm
+	$(CARGO) deb --no-build -p deadboltctl -o $(PACKAGE_DIR)/
+	$(CARGO) generate-rpm -p cli -o $(PACKAGE_DIR)/
+	lintian --fail-on error,warning $(PACKAGE_DIR)/*.deb
+	ls -l $(PACKAGE_DIR)/*.deb $(PACKAGE_DIR)/*.rpm
 
 clean:
 	$(CARGO) clean
