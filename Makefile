@@ -28,13 +28,13 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
+	bench/run --short
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
 # Results and how to read them: docs/performance.md.
 bench: deps
 	scripts/setup-deps --bench
-	bench/run 2000
-	bench/run 2000 100000
+	bench/run
 	bench/password-change 15 24
 	$(CARGO) build --workspace
 	$(CARGO) build --release -p deadbolt-ldap-sync
