@@ -215,10 +215,11 @@ static int measure(int argc, char **argv) {
     double *samples = malloc(sizeof(double) * (size_t)logins);
     double *medians = malloc(sizeof(double) * (size_t)(count * batches));
     long *peak = calloc((size_t)count, sizeof(long));
+    long *faults = calloc((size_t)count, sizeof(long));
     double *times[MAX_SERVICES];
     for (int s = 0; s < count; s++)
         times[s] = malloc(sizeof(double) * (size_t)logins);
-    if (samples == NULL || medians == NULL || peak == NULL)
+    if (samples == NULL || medians == NULL || peak == NULL || faults == NULL)
         die("out of memory");
     /* One unmeasured login per service loads the libraries and NSS files
      * into the page cache; with the right password, so it leaves no
@@ -237,10 +238,14 @@ static int measure(int argc, char **argv) {
                     who = name;
                 }
                 long rss = 0;
+                struct rusage before, after;
+                getrusage(RUSAGE_SELF, &before);
                 double started = now_us();
                 int rc = forked ? login_process(services[s], who, password, &rss)
                                 : login(services[s], who, password);
                 double took = now_us() - started;
+                getrusage(RUSAGE_SELF, &after);
+                faults[s] += after.ru_minflt - before.ru_minflt;
                 if (rss > peak[s])
                     peak[s] = rss;
                 if ((path == PATH_OK) != (rc == 0)) {
@@ -289,9 +294,17 @@ static int measure(int argc, char **argv) {
             printf(" +%.0f (%.0f..%.0f) ×%.2f (%.2f..%.2f)", a, a_lo, a_hi, r, r_lo, r_hi);
         else
             printf(" +%.0f (%.0f..%.0f)", a, a_lo, a_hi);
-        if (forked && s == 0)
+        /* Page faults per login (of this process: in fork mode only the
+         * harness's own, so left out), and pamtester's peak RSS. */
+        double per_login = (double)faults[s] / (double)(batches * logins);
+        double base_faults = (double)faults[0] / (double)(batches * logins);
+        if (!forked && s == 0)
+            printf(", %.0f faults", per_login);
+        else if (!forked)
+            printf(", %+.0f faults", per_login - base_faults);
+        else if (s == 0)
             printf(", %ld KiB", peak[0]);
-        else if (forked)
+        else
             printf(", %+ld KiB", peak[s] - peak[0]);
         printf(" |");
     }
