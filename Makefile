@@ -29,6 +29,7 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
+	bench/run --short
 	# As root: installs the .deb it builds, then removes it (tests/tests/package.rs).
 	$(CARGO) test -p deadbolt-tests --test package -- --ignored --test-threads 1
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
@@ -36,8 +37,7 @@ test: deps
 # Results and how to read them: docs/performance.md.
 bench: deps
 	scripts/setup-deps --bench
-	bench/run 2000
-	bench/run 2000 100000
+	bench/run
 	bench/password-change 15 24
 	$(CARGO) build --workspace
 	$(CARGO) build --release -p deadbolt-ldap-sync

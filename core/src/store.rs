@@ -34,6 +34,37 @@
 //! process died (killed between the password check and the verdict) is a
 //! failure like any other, and is folded as one.
 //!
+//! # Which writes are synced
+//!
+//! Design principle 2 asks for a temporary file, fsync and rename for every
+//! change that matters. Two kinds of failure are to be survived, and they ask
+//! for different things:
+//!
+//! - *the process dies* (SIGKILL, a crash of sshd): every write is a whole
+//!   file created under a name nobody reads (`.new`, `.tmp.`) and renamed
+//!   into place, so a reader sees all of it or nothing; what was written is in
+//!   the page cache, which outlives the process. No fsync is needed for this,
+//!   and every write has it, synced or not: this is what the SIGKILL and
+//!   concurrency tests check;
+//! - *the machine stops* (power cut, kernel panic): only what was synced is
+//!   sure to be there afterwards.
+//!
+//! What must survive the machine stopping is synced before the caller goes
+//! on; what need not, is not, because an fsync (file and directory, about
+//! 0.2 to 2 ms each) would otherwise be most of the cost of a failed login:
+//!
+//! | write | synced | why |
+//! |---|---|---|
+//! | the state file (a fold, an administrator's change) | yes: file, rename, directory | it replaces the records it folds, some of them synced (a lock); a rename kept without its data would empty the user's whole state |
+//! | a failure that locks the account (`settle_attempt`/`merge_in` with `durable`) | yes: file and directory | a reboot must not unlock anyone |
+//! | the directory's changes applied by deadbolt-syncd | yes | they may be a disable or a reactivation |
+//! | a pending attempt (`begin_attempt`) | no | it must outlive the process, not the machine: a crash ends the login it stands for too |
+//! | a failure below `deny` | no | a stop of the machine can lose at most the failures since the last fold or sync, fewer than `deny` each time; an attacker who can cut the power at will has better attacks than a counter. pam_faillock syncs nothing, ever |
+//! | a successful login, a timed unlock noticed | no | losing one only brings back an older reset point: more failures count, never fewer |
+//!
+//! A fold on the failure path (more than [`FOLD_AT`] records) pays its two
+//! syncs once for all the records it folds.
+//!
 //! User names never start with '.', so the store's own files cannot collide
 //! with a user's, and are at most
 //! [`MAX_USER_NAME_LEN`](crate::username::MAX_USER_NAME_LEN) bytes long, so
