@@ -59,6 +59,7 @@ pub(crate) fn person_of(identity: &Identity) -> Result<Person, CliError> {
             },
         }),
         None if identity.sasl_external => Ok(Person::External),
+        None if identity.sasl_gssapi => Ok(Person::gssapi()),
         None => Err(CliError::Directory(
             "give --as DN (your own identity in the directory) or --sasl-external: the \
              directory's ACL decides who may set whose password"
