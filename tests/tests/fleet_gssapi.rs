@@ -120,6 +120,11 @@ fn a_host_syncs_a_failure_with_its_keytab_as_its_mapped_identity() {
         .entry(&record, &["creatorsName"])
         .and_then(|e| e.first("creatorsName").map(str::to_owned));
     assert_eq!(creator.as_deref(), Some(host.dn.as_str()), "{record}");
+    assert!(
+        syncd.log_text().contains(&format!("bound as {}", host.dn)),
+        "{}",
+        syncd.log_text()
+    );
     // The daemon got its ticket from the keytab into its own memory: root's
     // own credential cache was not made for it.
     if !root_had_a_cache {
