@@ -119,7 +119,7 @@ pub enum Command {
     /// Send new employees their login information by email: a temporary
     /// password, set in the directory as the person named by --as, that
     /// must be changed at the first login and works only for
-    /// [welcome] temporary_valid_for.
+    /// `[welcome] temporary_valid_for`.
     ///
     /// Ends with a table of who was sent the kit, who has no email address
     /// and was skipped, and who failed and why. The temporary passwords are

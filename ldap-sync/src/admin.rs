@@ -10,7 +10,6 @@ use crate::view::ACCOUNT_CLASS;
 use deadbolt_config::{DirectorySettings, LdapUri, Scheme};
 use deadbolt_core::Timestamp;
 use ldap3::controls::RawControl;
-use ldap3::exop::WhoAmI;
 use ldap3::result::LdapError;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
 use std::collections::HashSet;
@@ -388,29 +387,14 @@ async fn act_on(
     Ok((entry.dn, action == Action::Reactivate && locked))
 }
 
-/// The longest "Who am I?" answer kept for messages, in bytes.
-const MAX_AUTHZID: usize = 1024;
-
-/// Names `person` by the directory's answer to "Who am I?" (RFC 4532), the
-/// identity its ACL will judge: `dn:...` as the DN. No answer (a server
-/// without the operation) leaves the generic name.
+/// Names `person` by the directory's answer to "Who am I?", the identity
+/// its ACL will judge. No answer leaves the generic name.
 async fn name_from_who_am_i(ldap: &mut Ldap, person: &Person) {
-    let Person::Gssapi { identity } = person else {
-        return;
-    };
-    let Ok(Ok((exop, _))) = ldap.extended(WhoAmI).await.map(|r| r.success()) else {
-        return;
-    };
-    // Read here rather than by ldap3's parser, which panics on bytes that
-    // are not UTF-8.
-    let Some(answer) = exop.val.and_then(|bytes| String::from_utf8(bytes).ok()) else {
-        return;
-    };
-    let authzid = answer.strip_prefix("dn:").unwrap_or(&answer);
-    if authzid.is_empty() || authzid.len() > MAX_AUTHZID || authzid.chars().any(char::is_control) {
-        return;
+    if let (Person::Gssapi { identity }, Some(authzid)) =
+        (person, crate::conn::who_am_i(ldap).await)
+    {
+        let _ = identity.set(authzid);
     }
-    let _ = identity.set(authzid.to_owned());
 }
 
 fn permissive() -> Vec<RawControl> {

@@ -3,6 +3,7 @@
 
 use crate::settings::{BindWith, Settings};
 use deadbolt_config::LdapUri;
+use ldap3::exop::WhoAmI;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use std::fmt;
 use std::path::Path;
@@ -95,7 +96,32 @@ pub async fn connect(
     result
         .and_then(|r| r.success())
         .map_err(|e| ConnError::Bind(one_line(&e.to_string())))?;
+    if !matches!(bind, BindWith::Simple { .. }) {
+        // A SASL identity is whatever olcAuthzRegexp made of it: say which,
+        // for whoever has to fix the mapping.
+        if let Some(authzid) = who_am_i(&mut ldap).await {
+            crate::log::info(&format!("{uri}: bound as {authzid}"));
+        }
+    }
     Ok(ldap)
+}
+
+/// The longest "Who am I?" answer taken, in bytes.
+const MAX_AUTHZID: usize = 1024;
+
+/// The directory's answer to "Who am I?" (RFC 4532) on this connection:
+/// the identity its ACL judges, a DN without its `dn:`. `None` when the
+/// server does not answer, or answers with something no DN looks like.
+pub(crate) async fn who_am_i(ldap: &mut Ldap) -> Option<String> {
+    let (exop, _) = ldap.extended(WhoAmI).await.ok()?.success().ok()?;
+    // Read here rather than by ldap3's parser, which panics on bytes that
+    // are not UTF-8.
+    let answer = String::from_utf8(exop.val?).ok()?;
+    let authzid = answer.strip_prefix("dn:").unwrap_or(&answer);
+    let fits = !authzid.is_empty()
+        && authzid.len() <= MAX_AUTHZID
+        && !authzid.chars().any(char::is_control);
+    fits.then(|| authzid.to_owned())
 }
 
 /// What the Kerberos library says, on one line: a log line or a message

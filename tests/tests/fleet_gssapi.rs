@@ -13,10 +13,32 @@ use std::process::Command;
 
 /// A KDC and a directory that takes its principals' binds.
 fn kerberos_directory() -> (Kdc, Directory) {
+    kerberos_directory_with(DirectoryOptions::default())
+}
+
+fn kerberos_directory_with(opts: DirectoryOptions) -> (Kdc, Directory) {
     let kdc = Kdc::start();
-    let mut directory = Directory::start();
+    let mut directory = Directory::start_with(opts);
     kerberize(&mut directory, &kdc);
     (kdc, directory)
+}
+
+/// host-a with its keytab, its daemon bound over the directory's ldaps
+/// port (verified with the test's CA) and the directory loaded.
+fn host_a_ready_over_ldaps(kdc: &Kdc, directory: &Directory) -> (PamEnv, Syncd) {
+    directory.add_host("host-a");
+    let keytab = kdc.principal_with_keytab(&host_principal("host-a"));
+    let ldaps = directory.ldaps_uri().expect("ldaps");
+    let ca = directory.ca_file().expect("the test CA");
+    let toml = format!(
+        "{}tls_ca_file = {}\n",
+        gssapi_toml(directory, &keytab).replace(&directory.uri(), &ldaps),
+        toml_string(&ca.display().to_string())
+    );
+    let env = host_env(&toml);
+    let mut syncd = start_syncd(&env, kdc);
+    syncd.wait_ready();
+    (env, syncd)
 }
 
 /// host-a, binding with SASL GSSAPI and the keys in `keytab` over the
@@ -120,6 +142,11 @@ fn a_host_syncs_a_failure_with_its_keytab_as_its_mapped_identity() {
         .entry(&record, &["creatorsName"])
         .and_then(|e| e.first("creatorsName").map(str::to_owned));
     assert_eq!(creator.as_deref(), Some(host.dn.as_str()), "{record}");
+    assert!(
+        syncd.log_text().contains(&format!("bound as {}", host.dn)),
+        "{}",
+        syncd.log_text()
+    );
     // The daemon got its ticket from the keytab into its own memory: root's
     // own credential cache was not made for it.
     if !root_had_a_cache {
@@ -129,25 +156,12 @@ fn a_host_syncs_a_failure_with_its_keytab_as_its_mapped_identity() {
 
 #[test]
 fn over_ldaps_a_host_binds_with_its_keytab_and_syncs() {
-    let kdc = Kdc::start();
-    let mut directory = Directory::start_with(DirectoryOptions {
+    let (kdc, directory) = kerberos_directory_with(DirectoryOptions {
         tls: true,
         ..DirectoryOptions::default()
     });
-    kerberize(&mut directory, &kdc);
     directory.add_employee("alice", "x", None);
-    directory.add_host("host-a");
-    let keytab = kdc.principal_with_keytab(&host_principal("host-a"));
-    let ldaps = directory.ldaps_uri().expect("ldaps");
-    let ca = directory.ca_file().expect("the test CA");
-    let toml = format!(
-        "{}tls_ca_file = {}\n",
-        gssapi_toml(&directory, &keytab).replace(&directory.uri(), &ldaps),
-        toml_string(&ca.display().to_string())
-    );
-    let env = host_env(&toml);
-    let mut syncd = start_syncd(&env, &kdc);
-    syncd.wait_ready();
+    let (env, _syncd) = host_a_ready_over_ldaps(&kdc, &directory);
     env.fail_logins("alice", 1);
     wait_for_one_failure_in_host_a_record(&directory, "host-a's record written over ldaps");
 }
@@ -363,4 +377,38 @@ fn gssapi_settings_it_cannot_use_are_refused_in_one_line() {
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         assert!(err.contains(says), "{says}: {err}");
     }
+}
+
+/// A host record bigger than the SASL buffer ldap3 announces (0x9FFFB8
+/// bytes) loads over ldaps with GSSAPI. Over the plain port (ldap3's
+/// GSSAPI layer) the same refresh stalls with no error, which is why
+/// GSSAPI to another host still needs TLS: docs/directory.md, "Kerberos".
+#[test]
+fn over_ldaps_a_record_larger_than_a_sasl_buffer_loads() {
+    let (kdc, directory) = kerberos_directory_with(DirectoryOptions {
+        tls: true,
+        ..DirectoryOptions::default()
+    });
+    let alice = directory.add_employee("alice", "x", None);
+    let mut ldif = format!(
+        "dn: deadboltHost=host-z,{alice}\nobjectClass: deadboltHostRecord\ndeadboltHost: host-z\n"
+    );
+    let padding = "x".repeat(900);
+    for i in 0..12_000 {
+        ldif.push_str(&format!(
+            "deadboltFailure: 20261203120000.{i:06}Z 1 sshd {padding}\n"
+        ));
+    }
+    assert!(ldif.len() > 0x9F_FFB8, "{} bytes", ldif.len());
+    directory
+        .add(directory.admin_dn(), directory.admin_password(), &ldif)
+        .expect("the large record");
+    // Found after the large record in the refresh, so only a refresh that
+    // got past it knows bob.
+    directory.add_employee("bob", "x", None);
+    let (_env, syncd) = host_a_ready_over_ldaps(&kdc, &directory);
+    assert_eq!(
+        syncd.status().map(|s| s["entries_known"].clone()),
+        Some(serde_json::json!(2))
+    );
 }
