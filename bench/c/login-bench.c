@@ -17,11 +17,13 @@
  *   resets the count, so no failure locks) or `lock` (USER is a prefix:
  *   login i uses USER<i>, whose state already holds deny - 1 failures, and
  *   must fail; each such failure locks).
- * The first SERVICE is the baseline. For each batch, each service's median
- * is taken; the added cost is a service's median minus the baseline's in
- * the same batch, and the ratio is against the service whose name ends in
- * `faillock`. Prints one table row, a cell per service in their order:
- * medians over the batches of each figure with their spread (min..max).
+ * Each login is timed twice: wall-clock, and CPU time (this process's in one
+ * process; pamtester's own, from wait4, in a fresh process), which a busy
+ * machine disturbs less. The first SERVICE is the baseline. For each batch,
+ * each service's median is taken; the added cost is a service's median
+ * minus the baseline's in the same batch, and the ratio is against the
+ * service whose name ends in `faillock`. Prints a table row per clock (see
+ * print_row).
  *
  * storm: PROCS processes at once, each making ATTEMPTS logins with
  *   PASSWORD; process p, attempt a uses user `USERS` if it has no `%`, else
@@ -115,15 +117,20 @@ static int login(const char *service, const char *user, const char *password) {
     return login_seen(service, user, &ex);
 }
 
-static double now_us(void) {
+static double clock_us(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-/* One login in a fresh pamtester process; its peak RSS (KiB) goes to *rss. */
+static double now_us(void) {
+    return clock_us(CLOCK_MONOTONIC);
+}
+
+/* One login in a fresh pamtester process; its peak RSS (KiB) goes to *rss,
+ * the CPU time it used to *cpu_us. */
 static int login_process(const char *service, const char *user,
-                         const char *password, long *rss) {
+                         const char *password, long *rss, double *cpu_us) {
     int in[2];
     if (pipe(in) != 0)
         return -1;
@@ -154,6 +161,8 @@ static int login_process(const char *service, const char *user,
         if (errno != EINTR)
             return -1;
     *rss = usage.ru_maxrss;
+    *cpu_us = (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 +
+              (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
     if (put != (ssize_t)len || nl != 1 || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);
@@ -187,6 +196,49 @@ static long positive(const char *text, const char *what) {
 
 enum path { PATH_OK, PATH_FAIL, PATH_LOCK };
 
+/* One table row for one clock: per service, the median over the batches of
+ * its batch medians (the baseline) or of what it adds over the baseline in
+ * the same batch, with the spread over the batches, and the ratio to
+ * faillock's; then the page faults a login adds (one process: of this
+ * process) or pamtester's peak RSS (fresh process). */
+static void print_row(int forked, const char *path, const char *clock, const double *medians,
+                      int count, long batches, int faillock, const long *faults, long logins,
+                      const long *peak) {
+    printf("| %s | %s | %s |", forked ? "fresh process" : "one process", path, clock);
+    double per_login0 = (double)faults[0] / (double)(batches * logins);
+    for (int s = 0; s < count; s++) {
+        double med[batches], added[batches], ratio[batches];
+        for (long b = 0; b < batches; b++) {
+            med[b] = medians[s * batches + b];
+            added[b] = med[b] - medians[b];
+            ratio[b] = faillock > 0 ? added[b] / (medians[faillock * batches + b] - medians[b])
+                                    : 0;
+        }
+        /* median() sorts in place: afterwards [0] is the least, [n-1] the most. */
+        double m = median(med, (int)batches);
+        double a = median(added, (int)batches);
+        double r = median(ratio, (int)batches);
+        if (s == 0)
+            printf(" %.0f", m);
+        else if (faillock > 0 && s != faillock)
+            printf(" +%.0f (%.0f..%.0f) ×%.2f (%.2f..%.2f)", a, added[0], added[batches - 1], r,
+                   ratio[0], ratio[batches - 1]);
+        else
+            printf(" +%.0f (%.0f..%.0f)", a, added[0], added[batches - 1]);
+        double per_login = (double)faults[s] / (double)(batches * logins);
+        if (!forked && s == 0)
+            printf(", %.0f faults", per_login);
+        else if (!forked)
+            printf(", %+.0f faults", per_login - per_login0);
+        else if (s == 0)
+            printf(", %ld KiB", peak[0]);
+        else
+            printf(", %+ld KiB", peak[s] - peak[0]);
+        printf(" |");
+    }
+    printf("\n");
+}
+
 static int measure(int argc, char **argv) {
     int forked = strcmp(argv[1], "fork") == 0;
     long batches = positive(argv[2], "BATCHES");
@@ -213,12 +265,15 @@ static int measure(int argc, char **argv) {
     }
 
     double *samples = malloc(sizeof(double) * (size_t)logins);
-    double *medians = malloc(sizeof(double) * (size_t)(count * batches));
+    /* Per clock (0: wall, 1: CPU), per service, per batch. */
+    double *medians = malloc(sizeof(double) * (size_t)(2 * count * batches));
     long *peak = calloc((size_t)count, sizeof(long));
     long *faults = calloc((size_t)count, sizeof(long));
-    double *times[MAX_SERVICES];
-    for (int s = 0; s < count; s++)
-        times[s] = malloc(sizeof(double) * (size_t)logins);
+    double *times[2][MAX_SERVICES];
+    for (int c = 0; c < 2; c++)
+        for (int s = 0; s < count; s++)
+            if ((times[c][s] = malloc(sizeof(double) * (size_t)logins)) == NULL)
+                die("out of memory");
     if (samples == NULL || medians == NULL || peak == NULL || faults == NULL)
         die("out of memory");
     /* One unmeasured login per service loads the libraries and NSS files
@@ -240,10 +295,14 @@ static int measure(int argc, char **argv) {
                 long rss = 0;
                 struct rusage before, after;
                 getrusage(RUSAGE_SELF, &before);
+                double cpu = 0;
+                double cpu_started = clock_us(CLOCK_PROCESS_CPUTIME_ID);
                 double started = now_us();
-                int rc = forked ? login_process(services[s], who, password, &rss)
+                int rc = forked ? login_process(services[s], who, password, &rss, &cpu)
                                 : login(services[s], who, password);
                 double took = now_us() - started;
+                if (!forked)
+                    cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID) - cpu_started;
                 getrusage(RUSAGE_SELF, &after);
                 faults[s] += after.ru_minflt - before.ru_minflt;
                 if (rss > peak[s])
@@ -253,7 +312,8 @@ static int measure(int argc, char **argv) {
                             services[s], path == PATH_OK ? "a right" : "a wrong", who, rc);
                     exit(1);
                 }
-                times[s][i] = took;
+                times[0][s][i] = took;
+                times[1][s][i] = cpu;
                 /* The failure path measures failures that do not lock: a
                  * right password (unmeasured) resets the count. */
                 if (path == PATH_FAIL) {
@@ -264,51 +324,15 @@ static int measure(int argc, char **argv) {
             }
             next_locked++;
         }
-        for (int s = 0; s < count; s++) {
-            memcpy(samples, times[s], sizeof(double) * (size_t)logins);
-            medians[s * batches + b] = median(samples, (int)logins);
-        }
+        for (int c = 0; c < 2; c++)
+            for (int s = 0; s < count; s++) {
+                memcpy(samples, times[c][s], sizeof(double) * (size_t)logins);
+                medians[(c * count + s) * batches + b] = median(samples, (int)logins);
+            }
     }
-    /* Per batch: median, added over baseline, ratio against faillock. */
-    printf("| %s | %s |", forked ? "fresh process" : "one process", argv[4]);
-    for (int s = 0; s < count; s++) {
-        double med[batches], added[batches], ratio[batches];
-        for (long b = 0; b < batches; b++) {
-            med[b] = medians[s * batches + b];
-            added[b] = med[b] - medians[b];
-            ratio[b] = faillock > 0 ? added[b] / (medians[faillock * batches + b] - medians[b])
-                                    : 0;
-        }
-        /* median() sorts in place: afterwards [0] is the least, [n-1] the most. */
-        double m = median(med, (int)batches);
-        double a_lo, a_hi, r_lo, r_hi;
-        double a = median(added, (int)batches);
-        a_lo = added[0];
-        a_hi = added[batches - 1];
-        double r = median(ratio, (int)batches);
-        r_lo = ratio[0];
-        r_hi = ratio[batches - 1];
-        if (s == 0)
-            printf(" %.0f", m);
-        else if (faillock > 0 && s != faillock)
-            printf(" +%.0f (%.0f..%.0f) ×%.2f (%.2f..%.2f)", a, a_lo, a_hi, r, r_lo, r_hi);
-        else
-            printf(" +%.0f (%.0f..%.0f)", a, a_lo, a_hi);
-        /* Page faults per login (of this process: in fork mode only the
-         * harness's own, so left out), and pamtester's peak RSS. */
-        double per_login = (double)faults[s] / (double)(batches * logins);
-        double base_faults = (double)faults[0] / (double)(batches * logins);
-        if (!forked && s == 0)
-            printf(", %.0f faults", per_login);
-        else if (!forked)
-            printf(", %+.0f faults", per_login - base_faults);
-        else if (s == 0)
-            printf(", %ld KiB", peak[0]);
-        else
-            printf(", %+ld KiB", peak[s] - peak[0]);
-        printf(" |");
-    }
-    printf("\n");
+    for (int c = 0; c < 2; c++)
+        print_row(forked, argv[4], c ? "CPU" : "wall", medians + c * count * batches, count,
+                  batches, faillock, faults, logins, peak);
     return 0;
 }
 

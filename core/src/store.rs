@@ -419,7 +419,7 @@ impl StateStore {
         if let Some(why) = snapshot.corruption() {
             return Ok(Loaded::Corrupt(why));
         }
-        Ok(Loaded::Present(snapshot.merged(pending)))
+        Ok(Loaded::Present(snapshot.into_merged(pending)))
     }
 
     /// Takes the user's lock, waiting for whoever holds it at most
