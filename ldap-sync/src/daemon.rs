@@ -24,7 +24,7 @@ use ldap3::controls::{
     SyncState,
 };
 use ldap3::{Ldap, Mod, ResultEntry, Scope, SearchEntry};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -127,6 +127,10 @@ pub struct Daemon {
     skew_exceeded: bool,
     /// Directory-side skips already logged, so a bad value is logged once.
     logged_skips: HashSet<String>,
+    /// The directory's time (entryCSN) of each lock this daemon wrote, so a
+    /// stream message older than that write, still in flight when it was
+    /// made, is not taken for the lock's deletion.
+    own_locks: HashMap<UserName, Timestamp>,
 }
 
 impl Daemon {
@@ -165,6 +169,7 @@ impl Daemon {
             no_ppolicy: false,
             skew_exceeded: false,
             logged_skips: HashSet::new(),
+            own_locks: HashMap::new(),
         })
     }
 
@@ -554,7 +559,13 @@ impl Daemon {
                     self.remember_lock(user, Some(value.clone()));
                 }
             }
+            (None, Some(_))
+                if self
+                    .own_locks
+                    .get(user)
+                    .is_some_and(|&written| entry.changed_at.is_none_or(|at| at <= written)) => {}
             (None, Some(_)) => {
+                self.own_locks.remove(user);
                 log::notice(&format!(
                     "{user}: pwdAccountLockedTime was deleted in the directory: reactivated"
                 ));
@@ -804,6 +815,9 @@ impl Daemon {
             match result {
                 Ok(r) if r.rc == 0 => {
                     if let Some(lock) = &push.lock {
+                        if let Some(at) = entry_csn_time(ldap, &entry.dn).await {
+                            self.own_locks.insert(user.clone(), at);
+                        }
                         log::notice(&format!(
                             "{user}: locked; pwdAccountLockedTime set in the directory"
                         ));
@@ -951,6 +965,19 @@ fn check(result: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), PushErr
         Ok(r) if r.rc == 0 => Ok(()),
         Ok(r) => Err(PushError::Refused(format!("rc={} {}", r.rc, r.text))),
     }
+}
+
+/// The directory's time of the latest change of `dn`, from its entryCSN.
+async fn entry_csn_time(ldap: &mut Ldap, dn: &str) -> Option<Timestamp> {
+    let (entries, _) = ldap
+        .search(dn, Scope::Base, "(objectClass=*)", vec!["entryCSN"])
+        .await
+        .ok()?
+        .success()
+        .ok()?;
+    let entry = entries.into_iter().next().map(SearchEntry::construct)?;
+    let csn = entry.attrs.get("entryCSN")?.first()?;
+    encoding::parse_csn_time(csn).ok()
 }
 
 fn permissive() -> Vec<RawControl> {
