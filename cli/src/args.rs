@@ -87,6 +87,8 @@ pub enum Command {
         /// The account never expires: removes the date.
         #[arg(long)]
         never: bool,
+        #[command(flatten)]
+        identity: Identity,
     },
     /// Set a user's password in the directory, as the person named by --as,
     /// and require him to change it at his next login on every host.
@@ -244,7 +246,9 @@ mod tests {
         let args =
             Args::try_parse_from(["deadboltctl", "expire", "alice", "--on", "2027-03-31"]).unwrap();
         match args.command {
-            Command::Expire { user, on, never } => {
+            Command::Expire {
+                user, on, never, ..
+            } => {
                 assert_eq!(user, "alice");
                 assert_eq!(on, Some(OsString::from("2027-03-31")));
                 assert!(!never);

@@ -95,6 +95,76 @@ pub fn act(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `expire`: with a directory and a person's identity, the departure date
+/// in the directory (`shadowExpire`), which every host applies; else this
+/// host's alone, as `change` does it.
+pub fn expire(
+    config_path: Option<&Path>,
+    raw_user: &OsStr,
+    day: Option<i64>,
+    identity: &Identity,
+    now: Timestamp,
+) -> Result<ExitCode, CliError> {
+    let action = change::Action::Expire(day);
+    let user = user_name(raw_user)?;
+    let settings = settings::load(config_path)?;
+    let Some(directory) = settings.config.directory.as_ref() else {
+        if identity.as_dn.is_some() || identity.sasl_external || identity.sasl_gssapi {
+            return Err(CliError::Directory(
+                "--as, --sasl-external and --sasl-gssapi need a [directory] in the configuration"
+                    .to_owned(),
+            ));
+        }
+        return change(config_path, action, raw_user, now);
+    };
+    if identity.local {
+        return change(config_path, action, raw_user, now);
+    }
+    if identity.as_dn.is_none() && !identity.sasl_external && !identity.sasl_gssapi {
+        return Err(CliError::Directory(
+            "a directory is configured: give --as DN (your own identity), --sasl-external or \
+             --sasl-gssapi to set the departure date on every host through it, or --local to \
+             change this host alone"
+                .to_owned(),
+        ));
+    }
+    if let Some(problem) = directory.transport_problems().into_iter().next() {
+        return Err(CliError::Directory(problem));
+    }
+    let person = crate::setpass::person_of(identity)?;
+    let mut session =
+        admin::Session::open(directory, &person).map_err(|e| CliError::Directory(e.to_string()))?;
+    let employee = session
+        .find(user.as_str())
+        .map_err(|e| CliError::Directory(e.to_string()))?;
+    session
+        .set_departure(&employee, day)
+        .map_err(|e| CliError::Directory(e.to_string()))?;
+    let what = match day {
+        Some(day) => format!(
+            "expires on {} (shadowExpire)",
+            deadbolt_core::password::format_date(day)
+        ),
+        None => "no longer expires (shadowExpire removed)".to_owned(),
+    };
+    let by = session.person().to_owned();
+    crate::audit::log_change(&format!(
+        "{user}: {what} in the directory by {by} (entry {}, via {})",
+        employee.dn,
+        session.server()
+    ));
+    if nix::unistd::geteuid().is_root() {
+        if let Err(e) = change(config_path, action, raw_user, now) {
+            note(&format!("this host's own state was not changed: {e}"));
+        }
+    }
+    print(&format!(
+        "{user}: {what} in the directory by {by}; every host applies it as its deadbolt-syncd \
+         receives it\n"
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn past(action: Action) -> &'static str {
     match action {
         Action::Reactivate => "reactivated",

@@ -115,7 +115,12 @@ fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
         Command::ResetPassword { user } => {
             change(config_path, change::Action::ResetPassword, &user, now)
         }
-        Command::Expire { user, on, never } => {
+        Command::Expire {
+            user,
+            on,
+            never,
+            identity,
+        } => {
             // Both checked before anything is read or written.
             user_name(&user)?;
             let day = match (on, never) {
@@ -128,7 +133,7 @@ fn run(args: Args, now: Timestamp) -> Result<ExitCode, CliError> {
                     ))
                 }
             };
-            change(config_path, change::Action::Expire(day), &user, now)
+            fleet::expire(config_path, &user, day, &identity, now)
         }
         Command::CheckConfig { file, json } => check_config(file.as_deref().or(config_path), json),
         Command::SetPassword {

@@ -397,7 +397,7 @@ async fn name_from_who_am_i(ldap: &mut Ldap, person: &Person) {
     }
 }
 
-fn permissive() -> Vec<RawControl> {
+pub(crate) fn permissive() -> Vec<RawControl> {
     vec![RawControl {
         ctype: PERMISSIVE_MODIFY.to_owned(),
         crit: false,

@@ -5,7 +5,7 @@
 //! a reset in the directory forces a change on every host, a departure
 //! date ends access everywhere, and the hand-off socket refuses strangers.
 
-use deadbolt_tests::fleet::{fleet_toml, Syncd, PROPAGATION};
+use deadbolt_tests::fleet::{fleet_toml, secret_file, Syncd, PROPAGATION};
 use deadbolt_tests::slapd::{wait_until, Directory};
 use deadbolt_tests::{PamEnv, Stack};
 use std::path::PathBuf;
@@ -238,6 +238,83 @@ fn a_departure_date_in_the_directory_ends_access_on_every_host_and_its_removal_r
         });
         let out = host.env.acct_mgmt("alice");
         assert!(out.succeeded(), "the account stays expired\n{out}");
+    }
+}
+
+#[test]
+fn deadboltctl_expire_as_an_administrator_sets_the_date_for_every_host_and_a_manager_is_refused() {
+    let (directory, alice, a, b) = fleet();
+    let admin = directory.add_admin("carol", "carol-pw");
+    let admin_pw = secret_file(a.env.root(), "carol.pw", "carol-pw");
+    let boss_pw = secret_file(a.env.root(), "boss.pw", "boss-pw");
+    let boss = directory.employee_dn("boss");
+
+    let out = a.env.deadboltctl(&[
+        "expire",
+        "alice",
+        "--on",
+        "2020-01-01",
+        "--as",
+        &boss,
+        "--password-file",
+        &boss_pw.display().to_string(),
+    ]);
+    assert!(!out.succeeded(), "a manager set a departure date\n{out}");
+    assert!(out.shows("does not let"), "{out}");
+    let entry = directory.entry(&alice, &["shadowExpire"]).expect("alice");
+    assert!(
+        entry.first("shadowExpire").is_none(),
+        "the refusal changed the entry"
+    );
+
+    let out = a
+        .env
+        .deadboltctl(&["expire", "alice", "--on", "2020-01-01"]);
+    assert!(
+        !out.succeeded(),
+        "expire without --as or --local changed something\n{out}"
+    );
+    assert!(out.shows("--local"), "{out}");
+
+    let admin_file = admin_pw.display().to_string();
+    let out = a.env.deadboltctl(&[
+        "expire",
+        "alice",
+        "--on",
+        "2020-01-01",
+        "--as",
+        &admin,
+        "--password-file",
+        &admin_file,
+    ]);
+    assert!(out.succeeded(), "the administrator's expire failed\n{out}");
+    let entry = directory.entry(&alice, &["shadowExpire"]).expect("alice");
+    assert_eq!(
+        entry.first("shadowExpire"),
+        Some("18262"),
+        "2020-01-01 is day 18262"
+    );
+    for host in [&a, &b] {
+        wait_until("the date reaches the host", PROPAGATION, || {
+            (host.status()["account_expired"] == true).then_some(())
+        });
+        assert!(!host.env.acct_mgmt("alice").succeeded());
+    }
+    let out = a.env.deadboltctl(&[
+        "expire",
+        "alice",
+        "--never",
+        "--as",
+        &admin,
+        "--password-file",
+        &admin_file,
+    ]);
+    assert!(out.succeeded(), "the administrator's --never failed\n{out}");
+    for host in [&a, &b] {
+        wait_until("the removal reaches the host", PROPAGATION, || {
+            (host.status()["account_expired"] == false).then_some(())
+        });
+        assert!(host.env.acct_mgmt("alice").succeeded());
     }
 }
 

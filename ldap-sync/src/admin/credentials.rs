@@ -451,6 +451,48 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Sets the employee's departure date (`shadowExpire`, days since
+    /// 1970-01-01, adding the `shadowAccount` class it needs), or removes
+    /// it with `None`. Every host refuses the account from that day.
+    pub fn set_departure(
+        &mut self,
+        employee: &Employee,
+        day: Option<i64>,
+    ) -> Result<(), AdminError> {
+        let ldap = &mut self.ldap;
+        let dn = employee.dn.as_str();
+        let mods = match day {
+            Some(day) => vec![
+                Mod::Add(
+                    "objectClass".to_owned(),
+                    HashSet::from(["shadowAccount".to_owned()]),
+                ),
+                Mod::Replace("shadowExpire".to_owned(), HashSet::from([day.to_string()])),
+            ],
+            None => vec![Mod::Delete("shadowExpire".to_owned(), HashSet::new())],
+        };
+        let done = self.runtime.block_on(async {
+            ldap.with_controls(crate::admin::permissive())
+                .modify(dn, mods)
+                .await
+                .map_err(|e| AdminError::Unreachable(e.to_string()))
+        })?;
+        match done.rc {
+            0 => Ok(()),
+            50 => Err(AdminError::NotAllowed {
+                person: self.person.clone(),
+                action: "set the departure date of",
+                user: employee.user.clone(),
+            }),
+            rc => Err(AdminError::Other(format!(
+                "the directory refused the departure date (rc={rc} {})",
+                done.text
+            ))),
+        }
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         let ldap = &mut self.ldap;
