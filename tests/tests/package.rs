@@ -695,7 +695,7 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
 }
 
 #[test]
-#[ignore = "needs the packages built: make test runs it after make package"]
+#[ignore = "builds the packages (make package) and needs rpm: make test runs it"]
 fn the_rpm_carries_the_same_files_in_red_hat_paths() {
     let rpm = built_package(".rpm");
     let listed = run_ok("rpm", &["-qlp", rpm.to_str().expect("UTF-8 path")], "");
