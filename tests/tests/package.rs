@@ -147,7 +147,8 @@ fn text(out: &Output) -> String {
 }
 
 /// Runs a command, feeding `input` on stdin (passwords go there, never in
-/// arguments), non-interactive for debconf.
+/// arguments), non-interactive for debconf. One that has not finished within
+/// five minutes is killed and fails the test, so the guard still cleans up.
 fn run(program: &str, args: &[&str], input: &str) -> Output {
     let mut child = Command::new(program)
         .args(args)
@@ -161,9 +162,50 @@ fn run(program: &str, args: &[&str], input: &str) -> Output {
     // A program that exits before reading all of it is judged by its output.
     let _ = stdin.write_all(input.as_bytes());
     drop(stdin);
-    child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("wait for {program}: {e}"))
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{program} {args:?} did not finish within 300 s; it printed:\n{}{}",
+                // Whatever it started may still hold the pipes open.
+                String::from_utf8_lossy(
+                    &stdout
+                        .recv_timeout(Duration::from_secs(1))
+                        .unwrap_or_default()
+                ),
+                String::from_utf8_lossy(
+                    &stderr
+                        .recv_timeout(Duration::from_secs(1))
+                        .unwrap_or_default()
+                )
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.recv().unwrap_or_default(),
+        stderr: stderr.recv().unwrap_or_default(),
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own, so that a full pipe
+/// never stalls the program writing to it.
+fn drain(mut pipe: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = pipe.read_to_end(&mut all);
+        let _ = tx.send(all);
+    });
+    rx
 }
 
 fn run_ok(program: &str, args: &[&str], input: &str) -> String {
@@ -327,7 +369,8 @@ impl Drop for HostChanges {
             }
         }
         if user_exists() {
-            let out = run("userdel", &["-r", USER], "");
+            // --force: a passwd the test abandoned may still be exiting.
+            let out = run("userdel", &["--remove", "--force", USER], "");
             if !out.status.success() {
                 eprintln!("cleanup: userdel failed:\n{}", text(&out));
             }
@@ -357,6 +400,17 @@ struct Terminal {
     output: Receiver<Vec<u8>>,
     seen: String,
     read_up_to: usize,
+}
+
+impl Drop for Terminal {
+    /// A test that fails at a prompt leaves no program behind: without
+    /// script, the terminal closes and what runs on it gets SIGHUP.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Terminal {
@@ -432,7 +486,7 @@ impl Terminal {
         while let Ok(chunk) = self.output.recv_timeout(Duration::from_secs(1)) {
             self.seen.push_str(&String::from_utf8_lossy(&chunk));
         }
-        (status, self.seen)
+        (status, std::mem::take(&mut self.seen))
     }
 }
 
@@ -452,7 +506,7 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
         "/usr/lib/x86_64-linux-gnu/security/pam_deadbolt.so",
         "/usr/share/pam-configs/deadbolt",
         "/usr/share/pam-configs/deadbolt-history",
-        "/lib/systemd/system/deadbolt-syncd.service",
+        "/usr/lib/systemd/system/deadbolt-syncd.service",
     ];
     assert_lists(
         "the .deb",
@@ -574,9 +628,8 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
     let mut terminal = Terminal::start(&format!("runuser -u {USER} -- passwd"));
     terminal.expect("Current password: ");
     terminal.answer(PASSWORD);
+    // Judged as soon as it is typed, before it is asked again.
     terminal.expect("New password: ");
-    terminal.answer(COMMON_PASSWORD);
-    terminal.expect("Retype new password: ");
     terminal.answer(COMMON_PASSWORD);
     terminal.expect("BAD PASSWORD: it is one of the most commonly used passwords.");
     terminal.expect("New password: ");
@@ -642,7 +695,7 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
 }
 
 #[test]
-#[ignore = "needs the packages built: make test runs it after make package"]
+#[ignore = "builds the packages (make package) and needs rpm: make test runs it"]
 fn the_rpm_carries_the_same_files_in_red_hat_paths() {
     let rpm = built_package(".rpm");
     let listed = run_ok("rpm", &["-qlp", rpm.to_str().expect("UTF-8 path")], "");
@@ -660,6 +713,25 @@ fn the_rpm_carries_the_same_files_in_red_hat_paths() {
             .chain(MAN_PAGES)
             .map(|p| p.to_string()),
     );
+    // cargo-generate-rpm takes a script path it cannot find as the script's
+    // text: the scripts must be the files' contents.
+    let scripts = run_ok(
+        "rpm",
+        &["-qp", "--scripts", rpm.to_str().expect("UTF-8 path")],
+        "",
+    );
+    for expected in [
+        "postinstall scriptlet",
+        "install -d -m 0700 -o root -g root /var/lib/deadbolt",
+        "preuninstall scriptlet",
+        "postuninstall scriptlet",
+        "kept the state in /var/lib/deadbolt",
+    ] {
+        assert!(
+            scripts.contains(expected),
+            "the .rpm's scripts lack {expected:?}:\n{scripts}"
+        );
+    }
     let config = run_ok("rpm", &["-qcp", rpm.to_str().expect("UTF-8 path")], "");
     assert!(
         config.lines().any(|l| l == "/etc/deadbolt/deadbolt.toml"),
