@@ -59,6 +59,11 @@ package: deps
 		> $(PACKAGE_DIR)/copyright
 	rm -f $(PACKAGE_DIR)/*.deb $(PACKAGE_DIR)/*.rpm
 	$(CARGO) deb --no-build -p deadboltctl -o $(PACKAGE_DIR)/
+	# cargo-deb strips what it packages; cargo-generate-rpm does not.
+	mkdir -p $(PACKAGE_DIR)/stripped
+	for f in libpam_deadbolt.so deadboltctl deadbolt-syncd deadbolt-pwcheck; do \
+		strip --strip-unneeded -o $(PACKAGE_DIR)/stripped/$$f target/release/$$f || exit 1; \
+	done
 	$(CARGO) generate-rpm -p cli -o $(PACKAGE_DIR)/
 	lintian --fail-on error,warning $(PACKAGE_DIR)/*.deb
 	ls -l $(PACKAGE_DIR)/*.deb $(PACKAGE_DIR)/*.rpm
