@@ -23,7 +23,7 @@ pub const ALL: &[Target] = &[
     Target {
         name: "config",
         run: config,
-        cases: 20000,
+        cases: 10000,
         dictionary: &[
             b"[lockout]\n",
             b"[password]\n",
@@ -64,7 +64,7 @@ pub const ALL: &[Target] = &[
     Target {
         name: "checker",
         run: checker,
-        cases: 2000,
+        cases: 1000,
         dictionary: &[
             b"--user\0",
             b"--real-name\0",
@@ -81,7 +81,7 @@ pub const ALL: &[Target] = &[
     Target {
         name: "directory",
         run: directory,
-        cases: 50000,
+        cases: 25000,
         dictionary: &[
             b"20261202101500Z",
             b"20261202101500.123456Z",
@@ -100,7 +100,7 @@ pub const ALL: &[Target] = &[
     Target {
         name: "handoff",
         run: handoff,
-        cases: 50000,
+        cases: 25000,
         dictionary: &[b"DBPW\x01", b"\x00\x00", b"\x01\x00", b"\xff\xff", b"\x00\x05alice"],
     },
 ];
@@ -265,8 +265,13 @@ pub fn directory(data: &[u8]) {
         );
     }
     if let Ok(record) = encoding::parse_password(text) {
-        let written = encoding::format_password(&record).expect("a password read is writable");
-        assert_eq!(encoding::parse_password(&written), Ok(record));
+        // A value with a time to the second is 7 bytes longer written to the
+        // microsecond, and may then pass the schema's bound.
+        let canonical = text.find(' ') == Some("YYYYMMDDhhmmss.ffffffZ".len());
+        match encoding::format_password(&record) {
+            Some(written) => assert_eq!(encoding::parse_password(&written), Ok(record)),
+            None => assert!(!canonical, "a password value read cannot be written back"),
+        }
     }
     if let Ok(Some(days)) = encoding::parse_shadow_expire(text) {
         assert!(days >= 0, "a departure date before 1970");
