@@ -2,6 +2,7 @@
 #
 #   make demo    install what is missing, build, show a lockout with real PAM
 #   make test    format, lints, build, every test, docs
+#   make fuzz    each fuzz target for longer than make test does
 #   make package the .deb and the .rpm in target/package (docs/packaging.md)
 
 SHELL := /bin/bash
@@ -9,7 +10,7 @@ CARGO ?= cargo
 
 # Each target runs its steps in order, even under make -j.
 .NOTPARALLEL:
-.PHONY: all deps build demo test bench package clean
+.PHONY: all deps build demo test bench fuzz package clean
 
 all: build
 
@@ -45,6 +46,11 @@ bench: deps
 		$(CARGO) test -p deadbolt-tests --test fleet_bench -- --ignored --nocapture --test-threads 1
 	$(CARGO) build --release -p deadboltctl
 	DEADBOLTCTL=$(CURDIR)/target/release/deadboltctl target/debug/welcome-demo --bench 200
+
+# Each fuzz target FUZZ_SCALE times as long as in `make test` (docs/security.md).
+FUZZ_SCALE ?= 50
+fuzz:
+	DEADBOLT_FUZZ_SCALE=$(FUZZ_SCALE) $(CARGO) test -p deadbolt-fuzz --test targets -- --nocapture
 
 # One release build; cargo-deb and cargo-generate-rpm package it as built.
 # The copyright file gets the common-password list's licence from where it

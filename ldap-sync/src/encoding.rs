@@ -146,7 +146,7 @@ pub fn parse_failure(value: &str, host: &str) -> Result<Failure, ValueError> {
         return Err(ValueError::TooLong);
     }
     let mut fields = value.split(' ');
-    let time = parse_time(fields.next().unwrap_or(""))?;
+    let time = parse_our_time(fields.next().unwrap_or(""))?;
     let pid = fields
         .next()
         .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
@@ -173,7 +173,20 @@ pub fn parse_time_value(value: &str) -> Result<Timestamp, ValueError> {
     if value.len() > MAX_VALUE_LEN {
         return Err(ValueError::TooLong);
     }
-    parse_time(value)
+    parse_our_time(value)
+}
+
+/// A time in a value we write back: within what [`format_time`] writes.
+/// Before 1970 it would be written back as 1970, a second value for the
+/// same event that anti-entropy would then push as missing.
+fn parse_our_time(text: &str) -> Result<Timestamp, ValueError> {
+    parse_time(text).and_then(|t| {
+        if t.as_micros() < 0 {
+            Err(ValueError::BadTime)
+        } else {
+            Ok(t)
+        }
+    })
 }
 
 /// The longest `deadboltPassword` value: the schema's bound.
@@ -196,7 +209,7 @@ pub fn parse_password(value: &str) -> Result<PasswordRecord, ValueError> {
         return Err(ValueError::TooLong);
     }
     let (time, phc) = value.split_once(' ').ok_or(ValueError::BadField("hash"))?;
-    let changed_at = parse_time(time)?;
+    let changed_at = parse_our_time(time)?;
     if !phc.starts_with("$argon2") || !phc.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ValueError::BadField("hash"));
     }
@@ -339,6 +352,28 @@ mod tests {
         // read, so the daemon dates such a lock by the entry's change.
         assert!(parse_time("000001010000Z").is_err());
         assert!(parse_time("00000101000000Z").is_ok());
+    }
+
+    /// Found by fuzzing (fuzz/corpus/directory/before-1970): a value of ours
+    /// dated before 1970 was read, then written back as 1970.
+    #[test]
+    fn our_values_before_1970_are_refused() {
+        let old = "19691231235959.999999Z";
+        assert!(parse_time(old).is_ok());
+        assert_eq!(parse_time_value(old), Err(ValueError::BadTime));
+        assert_eq!(
+            parse_failure(&format!("{old} 1 sshd tty1"), "web1"),
+            Err(ValueError::BadTime)
+        );
+        assert_eq!(
+            parse_password("00000101000000Z $argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"),
+            Err(ValueError::BadTime)
+        );
+        assert_eq!(
+            parse_time_value("19700101000000Z"),
+            Ok(Timestamp(0)),
+            "the epoch itself is written as it is read"
+        );
     }
 
     #[test]

@@ -346,6 +346,23 @@ fn mark_cloexec_from(first: c_uint, limit: c_uint, use_close_range: bool) {
     }
 }
 
+/// Run by the dynamic loader when libpam unloads the module (pam_end) and
+/// at exit: a process that calls pam_start again loads a fresh copy of the
+/// module, so what the old copy's statics hold would be lost for good, in
+/// every cycle (found by tests/tests/memcheck.rs).
+extern "C" fn release_caches() {
+    crate::settings::release_cache();
+}
+
+// SAFETY: an entry in `.fini_array` is called once, with no arguments, when
+// the object is unloaded, which is the signature of `release_caches`; it
+// runs after the last call into the module, so no call is using the cache.
+// It cannot unwind: `release_cache` takes a lock that is never held across
+// unwinding code and drops plain data.
+#[used]
+#[link_section = ".fini_array"]
+static RELEASE_CACHES: extern "C" fn() = release_caches;
+
 #[cfg(test)]
 mod tests {
     use super::*;

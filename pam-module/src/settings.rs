@@ -41,6 +41,19 @@ static PARSED: Mutex<Option<(FileVersion, Arc<Config>)>> = Mutex::new(None);
 /// [`parsed_config`] last read; `None` when it can.
 static UNTRUSTED: Mutex<Option<String>> = Mutex::new(None);
 
+/// Drops the cached configuration, as the module is unloaded.
+pub(crate) fn release_cache() {
+    let parsed = PARSED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    let untrusted = UNTRUSTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    drop((parsed, untrusted));
+}
+
 /// Whether the configuration file in use could have been written by
 /// someone other than root, and why.
 pub(crate) fn config_untrusted() -> Option<String> {

@@ -578,6 +578,7 @@ impl PamEnvBuilder {
             },
             stack: self.stack,
             config_parts: None,
+            runner: Vec::new(),
             _dir: dir,
         };
 
@@ -664,12 +665,21 @@ pub struct PamEnv {
     stack: Stack,
     /// `None` for a raw config.
     config_parts: Option<ConfigParts>,
+    /// A program and its arguments that run pamtester (valgrind): empty
+    /// to run it directly.
+    runner: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl PamEnv {
     pub fn builder() -> PamEnvBuilder {
         PamEnvBuilder::default()
+    }
+
+    /// Runs pamtester from now on as `runner... pamtester ARGS`, under the
+    /// same environment (valgrind, for instance).
+    pub fn run_pamtester_by(&mut self, runner: &[&str]) {
+        self.runner = runner.iter().map(|&a| a.to_owned()).collect();
     }
 
     /// The temporary directory holding everything.
@@ -799,7 +809,14 @@ impl PamEnv {
                     .arg("pamtester");
                 cmd
             }
-            None => Command::new("pamtester"),
+            None => match self.runner.split_first() {
+                Some((program, args)) => {
+                    let mut cmd = Command::new(program);
+                    cmd.args(args).arg("pamtester");
+                    cmd
+                }
+                None => Command::new("pamtester"),
+            },
         };
         cmd.arg("-v").arg(SERVICE).arg(user).args(ops);
         cmd.env("LD_PRELOAD", "libpam_wrapper.so libnss_wrapper.so")
