@@ -258,11 +258,16 @@ pub fn directory(data: &[u8]) {
         );
     }
     if let Ok(failure) = encoding::parse_failure(text, "web1") {
-        assert_eq!(
-            encoding::parse_failure(&encoding::format_failure(&failure), "web1"),
-            Ok(failure),
-            "a failure does not survive being written"
-        );
+        // Written in canonical form a value near the bound can grow past it
+        // (found by this target): the round trip holds within the bound.
+        let written = encoding::format_failure(&failure);
+        if written.len() <= encoding::MAX_VALUE_LEN {
+            assert_eq!(
+                encoding::parse_failure(&written, "web1"),
+                Ok(failure),
+                "a failure does not survive being written"
+            );
+        }
     }
     if let Ok(record) = encoding::parse_password(text) {
         // A value with a time to the second is 7 bytes longer written to the
