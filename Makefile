@@ -26,6 +26,7 @@ demo: deps build
 # cargo test never builds a cdylib: the workspace build (module and CLI)
 # comes before the tests that load them.
 test: deps
+	scripts/setup-deps --audit
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace
