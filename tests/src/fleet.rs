@@ -14,7 +14,6 @@ use std::time::Duration;
 /// Loopback delivery takes milliseconds; the margin is for a loaded CI box.
 pub const PROPAGATION: Duration = Duration::from_secs(20);
 
-/// The built sync daemon.
 /// The built sync daemon: the debug build, or `DEADBOLT_SYNCD` (the
 /// benchmarks run the release build).
 pub fn syncd_path() -> PathBuf {
@@ -22,6 +21,21 @@ pub fn syncd_path() -> PathBuf {
         Some(path) if !path.is_empty() => PathBuf::from(path),
         _ => crate::built_path("deadbolt-syncd"),
     }
+}
+
+/// `deadbolt-syncd --check` on `env`'s configuration: its exit code and
+/// what it wrote on stderr.
+pub fn syncd_check(env: &PamEnv) -> (i32, String) {
+    let out = Command::new(syncd_path())
+        .arg("--config")
+        .arg(env.config_path())
+        .arg("--check")
+        .output()
+        .expect("run deadbolt-syncd --check");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `[lockout]` keys and their TOML values.

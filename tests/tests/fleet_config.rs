@@ -3,7 +3,7 @@
 //! cannot honour refused in one line, and a directory without ppolicy.
 
 use deadbolt_tests::fleet::{
-    fleet_toml, secret_file, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED,
+    fleet_toml, secret_file, syncd_check, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED,
 };
 use deadbolt_tests::slapd::{wait_until, Directory, DirectoryOptions, Host};
 use deadbolt_tests::{toml_string, PamEnv};
@@ -36,19 +36,6 @@ fn map_peer_to(directory: &Directory, dn: &str) {
             "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\nolcAuthzRegexp: \"^{peer}$\" \"{dn}\"\n"
         ))
         .expect("olcAuthzRegexp");
-}
-
-fn check(env: &PamEnv) -> (i32, String) {
-    let out = Command::new(deadbolt_tests::fleet::syncd_path())
-        .arg("--config")
-        .arg(env.config_path())
-        .arg("--check")
-        .output()
-        .expect("run deadbolt-syncd --check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -122,7 +109,7 @@ fn a_config_it_cannot_honour_is_refused_in_one_line() {
         &host.dn,
         &host.password_file,
     ));
-    let (code, err) = check(&env);
+    let (code, err) = syncd_check(&env);
     assert_eq!(code, 0, "{err}");
 
     // A password file others can read.
@@ -152,7 +139,7 @@ fn a_config_it_cannot_honour_is_refused_in_one_line() {
     ];
     for (toml, says) in cases {
         let env = host_env(&toml);
-        let (code, err) = check(&env);
+        let (code, err) = syncd_check(&env);
         assert_eq!(code, 2, "{toml}\n{err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         assert!(
@@ -163,7 +150,7 @@ fn a_config_it_cannot_honour_is_refused_in_one_line() {
     }
     // No [directory] at all.
     let env = host_env("");
-    let (code, err) = check(&env);
+    let (code, err) = syncd_check(&env);
     assert_eq!(code, 2);
     assert!(err.contains("no [directory]"), "{err}");
 }

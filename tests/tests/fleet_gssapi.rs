@@ -2,14 +2,13 @@
 //! host's deadbolt-syncd with its keytab, a manager's deadboltctl with his
 //! own ticket, and the configurations deadbolt-syncd refuses.
 
-use deadbolt_tests::fleet::{syncd_path, Syncd, PROPAGATION, UNTIL_REACTIVATED};
+use deadbolt_tests::fleet::{syncd_check, Syncd, PROPAGATION, UNTIL_REACTIVATED};
 use deadbolt_tests::kdc::{host_principal, kerberize, Kdc, LDAP_HOST};
 use deadbolt_tests::slapd::{wait_until, Directory, DirectoryOptions};
 use deadbolt_tests::{toml_string, PamEnv};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 /// A KDC and a directory that takes its principals' binds.
 fn kerberos_directory() -> (Kdc, Directory) {
@@ -60,19 +59,6 @@ fn host_env(toml: &str) -> PamEnv {
         builder = builder.lockout(key, value);
     }
     builder.toml(toml).build()
-}
-
-fn check(env: &PamEnv) -> (i32, String) {
-    let out = Command::new(syncd_path())
-        .arg("--config")
-        .arg(env.config_path())
-        .arg("--check")
-        .output()
-        .expect("run deadbolt-syncd --check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The real daemon for `env`, its Kerberos library reading `kdc`'s realm.
@@ -127,7 +113,7 @@ fn a_host_syncs_a_failure_with_its_keytab_as_its_mapped_identity() {
     );
     assert_eq!(plain.code, CONFIDENTIALITY_REQUIRED, "{plain:?}");
     let env = host_env(&gssapi_toml(&directory, &keytab));
-    let (code, err) = check(&env);
+    let (code, err) = syncd_check(&env);
     assert_eq!(code, 0, "{err}");
     let root_cache = format!("/tmp/krb5cc_{}", nix::unistd::geteuid());
     let root_had_a_cache = Path::new(&root_cache).exists();
@@ -297,7 +283,7 @@ fn a_keytab_others_can_read_or_that_is_missing_is_refused_in_one_line() {
     let keytab = root.path().join("krb5.keytab");
     fs::write(&keytab, b"\x05\x02").expect("write the keytab");
     fs::set_permissions(&keytab, fs::Permissions::from_mode(0o600)).expect("chmod");
-    let (code, err) = check(&host_env(&gssapi_toml(&directory, &keytab)));
+    let (code, err) = syncd_check(&host_env(&gssapi_toml(&directory, &keytab)));
     assert_eq!(code, 0, "{err}");
 
     let loose = root.path().join("loose.keytab");
@@ -313,7 +299,7 @@ fn a_keytab_others_can_read_or_that_is_missing_is_refused_in_one_line() {
         (gssapi_toml(&directory, root.path()), "is a directory"),
     ];
     for (toml, says) in cases {
-        let (code, err) = check(&host_env(&toml));
+        let (code, err) = syncd_check(&host_env(&toml));
         assert_eq!(code, 2, "{toml}\n{err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         assert!(
@@ -372,7 +358,7 @@ fn gssapi_settings_it_cannot_use_are_refused_in_one_line() {
     for (directory_keys, says) in cases {
         let toml =
             format!("[host]\nname = \"host-a\"\n\n[directory]\nbase_dn = {base}\n{directory_keys}");
-        let (code, err) = check(&host_env(&toml));
+        let (code, err) = syncd_check(&host_env(&toml));
         assert_eq!(code, 2, "{toml}\n{err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         assert!(err.contains(says), "{says}: {err}");
