@@ -5,6 +5,8 @@
 //! line break and a `Bcc:` header, a second address) refuses that
 //! recipient alone.
 
+mod relay;
+
 use deadbolt_config::{MailSettings, MailTls};
 pub use deadboltctl::template::{Fields, Template};
 use lettre::message::header::ContentType;
@@ -16,7 +18,9 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
+use relay::{Cut, Relay};
 use std::fmt;
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// The recipient of `mail`, named `name`: one address, nothing more.
@@ -54,6 +58,8 @@ pub struct Mailer {
     credentials: Option<Credentials>,
     hello: ClientId,
     connection: Option<SmtpConnection>,
+    /// What the connection goes through, and why it was cut if it was.
+    relay: Option<Relay>,
 }
 
 impl fmt::Debug for Mailer {
@@ -93,6 +99,7 @@ impl Mailer {
             credentials,
             hello,
             connection: None,
+            relay: None,
         })
     }
 
@@ -106,25 +113,33 @@ impl Mailer {
             connection.abort();
             self.connection = None;
         }
-        self.connection = Some(self.connect()?);
-        Ok(())
-    }
-
-    fn connect(&self) -> Result<SmtpConnection, MailError> {
         let s = &self.settings;
         let server = format!("{}:{}", s.smtp_host, s.smtp_port);
-        let shown = |e: lettre::transport::smtp::Error| {
+        let relay = Relay::start((s.smtp_host.as_str(), s.smtp_port), s.timeout).map_err(|e| {
             MailError(format!(
                 "the mail server {server}: {}",
                 crate::error::one_line(&e.to_string())
             ))
+        })?;
+        let connected = self.connect(&relay, &server);
+        self.relay = Some(relay);
+        self.connection = Some(connected?);
+        Ok(())
+    }
+
+    fn connect(&self, relay: &Relay, server: &str) -> Result<SmtpConnection, MailError> {
+        let s = &self.settings;
+        let shown = |e: lettre::transport::smtp::Error| {
+            MailError(format!(
+                "the mail server {server}: {}",
+                why(&e, Some(relay), s.timeout)
+            ))
         };
-        let address = (s.smtp_host.as_str(), s.smtp_port);
         let implicit = (s.tls == MailTls::Implicit)
             .then_some(self.tls.as_ref())
             .flatten();
         let mut connection =
-            SmtpConnection::connect(address, Some(s.timeout), &self.hello, implicit, None)
+            SmtpConnection::connect(relay.local, Some(s.timeout), &self.hello, implicit, None)
                 .map_err(shown)?;
         if s.tls == MailTls::StartTls {
             if !connection.can_starttls() {
@@ -158,11 +173,16 @@ impl Mailer {
         let bytes = Zeroizing::new(message.formatted());
         self.ready()?;
         let connection = self.connection.as_mut().expect("ready made a connection");
+        let (relay, timeout) = (self.relay.as_ref(), self.settings.timeout);
         let refused = |e: lettre::transport::smtp::Error| {
-            MailError(format!(
-                "the mail server refused it: {}",
-                crate::error::one_line(&e.to_string())
-            ))
+            MailError(if e.is_permanent() || e.is_transient() {
+                format!(
+                    "the mail server refused it: {}",
+                    crate::error::one_line(&e.to_string())
+                )
+            } else {
+                format!("the mail server failed: {}", why(&e, relay, timeout))
+            })
         };
         let Some(data) = DataBlock::of(&bytes) else {
             // Not 7-bit: lettre's own send negotiates 8BITMIME.
@@ -203,6 +223,37 @@ impl Drop for Mailer {
             let _ = connection.quit();
         }
     }
+}
+
+/// What went wrong with the server, in one line: a timeout and a cut are
+/// said in words (a read timeout is only "Resource temporarily
+/// unavailable" otherwise).
+fn why(e: &lettre::transport::smtp::Error, relay: Option<&Relay>, timeout: Duration) -> String {
+    match relay.and_then(Relay::cut) {
+        Some(Cut::Endless) => {
+            return format!(
+                "it was still sending its answer {timeout:?} after the command: given up \
+                 ([mail] timeout)"
+            )
+        }
+        Some(Cut::TooLarge) => {
+            return "its answer to one command passed 1 MiB: given up".to_owned();
+        }
+        None => {}
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                return format!("no answer within {timeout:?} ([mail] timeout)");
+            }
+        }
+        source = cause.source();
+    }
+    crate::error::one_line(&e.to_string())
 }
 
 /// A 7-bit message dot-stuffed (RFC 5321, 4.5.2) and ended with
