@@ -50,8 +50,20 @@ bench: deps
 
 # Each fuzz target FUZZ_SCALE times as long as in `make test` (docs/security.md).
 FUZZ_SCALE ?= 50
+# Then, when cargo-fuzz is installed, libFuzzer over the same corpora for
+# FUZZ_SECONDS each; what it finds new goes to target/fuzz-corpus, never
+# into the checked-in corpora.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := config state checker directory handoff welcome_template
 fuzz:
 	DEADBOLT_FUZZ_SCALE=$(FUZZ_SCALE) $(CARGO) test -p deadbolt-fuzz --test targets -- --nocapture
+	if ! $(CARGO) fuzz --version >/dev/null 2>&1; then \
+		echo "cargo-fuzz is not installed (cargo install cargo-fuzz): libFuzzer skipped"; \
+	else for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$t && \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir fuzz/libfuzzer $$t \
+			target/fuzz-corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done; fi
 
 # One release build; cargo-deb and cargo-generate-rpm package it as built.
 # The copyright file gets the common-password list's licence from where it

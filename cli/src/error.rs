@@ -84,25 +84,7 @@ impl From<UserNameError> for CliError {
     }
 }
 
-/// Text made fit for one line of a terminal or a log: line breaks become
-/// spaces, other control characters `?`.
-pub fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last_space = false;
-    for c in text.trim().chars() {
-        let c = match c {
-            '\n' | '\r' | '\t' => ' ',
-            c if c.is_control() => '?',
-            c => c,
-        };
-        if c == ' ' && last_space {
-            continue;
-        }
-        last_space = c == ' ';
-        out.push(c);
-    }
-    out
-}
+pub use deadboltctl::one_line;
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,14 @@
-//! The welcome kit's message: its template, its recipient, and the SMTP
-//! connection it goes through (`[mail]`).
+//! The welcome kit's recipient and the SMTP connection it goes through
+//! (`[mail]`); its template is [`deadboltctl::template`].
 //!
-//! The template is checked whole before anything is set or sent: an
-//! unknown placeholder, a body without the password or a subject with it,
-//! is refused with the line it is on. A `mail` value is parsed as one
-//! address; anything else it carries (a line break and a `Bcc:` header,
-//! a second address) refuses that recipient alone.
+//! A `mail` value is parsed as one address; anything else it carries (a
+//! line break and a `Bcc:` header, a second address) refuses that
+//! recipient alone.
+
+mod relay;
 
 use deadbolt_config::{MailSettings, MailTls};
+pub use deadboltctl::template::{Fields, Template};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -17,235 +18,10 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
+use relay::{Cut, Relay};
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
+use std::time::Duration;
 use zeroize::Zeroizing;
-
-/// The largest template file read, in bytes.
-const MAX_TEMPLATE_BYTES: u64 = 64 * 1024;
-
-/// What a template may name, each written `{name}`; `{{` and `}}` are
-/// braces.
-const PLACEHOLDERS: &[(&str, Field)] = &[
-    ("name", Field::Name),
-    ("login", Field::Login),
-    ("password", Field::Password),
-    ("valid_for", Field::ValidFor),
-    ("valid_until", Field::ValidUntil),
-    ("login_url", Field::LoginUrl),
-];
-
-/// The message when `[mail] template` is not set.
-const BUILT_IN: &str = "Hello {name},
-
-Your account is ready.
-
-  Login:              {login}
-  Temporary password: {password}
-
-The temporary password works until {valid_until} ({valid_for}), and you
-must choose a new one when you first log in. After that date it no longer
-works: ask for a new message.
-";
-const BUILT_IN_LOGIN_URL: &str = "\nLog in at {login_url}\n";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Name,
-    Login,
-    Password,
-    ValidFor,
-    ValidUntil,
-    LoginUrl,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    Field(Field),
-}
-
-/// The subject and body, checked.
-#[derive(Clone, Debug)]
-pub struct Template {
-    subject: Vec<Piece>,
-    body: Vec<Piece>,
-}
-
-/// What fills a template's placeholders for one employee.
-pub struct Fields<'a> {
-    pub name: &'a str,
-    pub login: &'a str,
-    pub password: &'a str,
-    pub valid_for: &'a str,
-    pub valid_until: &'a str,
-    pub login_url: Option<&'a str>,
-}
-
-impl Template {
-    /// The template of `settings`: its file, or the built-in one.
-    pub fn load(settings: &MailSettings) -> Result<Template, String> {
-        let (body, origin) = match &settings.template {
-            Some(path) => (read_template(path)?, path.display().to_string()),
-            None => {
-                let mut text = BUILT_IN.to_owned();
-                if settings.login_url.is_some() {
-                    text.push_str(BUILT_IN_LOGIN_URL);
-                }
-                (text, "the built-in template".to_owned())
-            }
-        };
-        Template::parse(
-            &settings.subject,
-            &body,
-            &origin,
-            settings.login_url.is_some(),
-        )
-    }
-
-    fn parse(
-        subject: &str,
-        body: &str,
-        origin: &str,
-        has_login_url: bool,
-    ) -> Result<Template, String> {
-        let subject = parse_pieces(subject, "[mail] subject", has_login_url)?;
-        if subject.contains(&Piece::Field(Field::Password)) {
-            return Err(
-                "[mail] subject names {password}: a subject is shown in mail listings and logs; \
-                 put the password in the template's body only"
-                    .to_owned(),
-            );
-        }
-        let body = parse_pieces(body, origin, has_login_url)?;
-        if !body.contains(&Piece::Field(Field::Password)) {
-            return Err(format!(
-                "{origin} never names {{password}}: the message would not give the temporary \
-                 password"
-            ));
-        }
-        Ok(Template { subject, body })
-    }
-
-    pub fn subject(&self, fields: &Fields) -> String {
-        render(&self.subject, fields).to_string()
-    }
-
-    /// The body, wiped when dropped: it holds the password.
-    pub fn body(&self, fields: &Fields) -> Zeroizing<String> {
-        render(&self.body, fields)
-    }
-}
-
-fn read_template(path: &Path) -> Result<String, String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_TEMPLATE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
-        return Err(format!(
-            "{shown} is larger than {} KiB: a message template is a page of text",
-            MAX_TEMPLATE_BYTES / 1024
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))
-}
-
-fn parse_pieces(text: &str, origin: &str, has_login_url: bool) -> Result<Vec<Piece>, String> {
-    let mut pieces = Vec::new();
-    let mut literal = String::new();
-    let mut chars = text.char_indices().peekable();
-    let line_of = |at: usize| text[..at].matches('\n').count() + 1;
-    while let Some((at, c)) = chars.next() {
-        match c {
-            '{' if chars.peek().is_some_and(|&(_, n)| n == '{') => {
-                chars.next();
-                literal.push('{');
-            }
-            '}' if chars.peek().is_some_and(|&(_, n)| n == '}') => {
-                chars.next();
-                literal.push('}');
-            }
-            '{' => {
-                let rest = &text[at + 1..];
-                let Some(end) = rest.find('}') else {
-                    return Err(format!(
-                        "{origin}, line {}: a {{ that is never closed (write {{{{ for a brace)",
-                        line_of(at)
-                    ));
-                };
-                let name = &rest[..end];
-                let Some(&(_, field)) = PLACEHOLDERS.iter().find(|(n, _)| *n == name) else {
-                    let known: Vec<String> = PLACEHOLDERS
-                        .iter()
-                        .map(|(n, _)| format!("{{{n}}}"))
-                        .collect();
-                    return Err(format!(
-                        "{origin}, line {}: unknown placeholder {{{}}}: the template may use {} \
-                         (and {{{{ or }}}} for a brace)",
-                        line_of(at),
-                        crate::error::one_line(&name.chars().take(40).collect::<String>()),
-                        known.join(", ")
-                    ));
-                };
-                if field == Field::LoginUrl && !has_login_url {
-                    return Err(format!(
-                        "{origin}, line {}: {{login_url}} is used but [mail] login_url is not set",
-                        line_of(at)
-                    ));
-                }
-                if !literal.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut literal)));
-                }
-                pieces.push(Piece::Field(field));
-                for _ in 0..name.chars().count() + 1 {
-                    chars.next();
-                }
-            }
-            '}' => {
-                return Err(format!(
-                    "{origin}, line {}: a }} that closes nothing (write }}}} for a brace)",
-                    line_of(at)
-                ))
-            }
-            c => literal.push(c),
-        }
-    }
-    if !literal.is_empty() {
-        pieces.push(Piece::Text(literal));
-    }
-    Ok(pieces)
-}
-
-fn render(pieces: &[Piece], fields: &Fields) -> Zeroizing<String> {
-    let value = |field: Field| match field {
-        Field::Name => fields.name,
-        Field::Login => fields.login,
-        Field::Password => fields.password,
-        Field::ValidFor => fields.valid_for,
-        Field::ValidUntil => fields.valid_until,
-        Field::LoginUrl => fields.login_url.unwrap_or_default(),
-    };
-    let part = |piece: &Piece| -> usize {
-        match piece {
-            Piece::Text(text) => text.len(),
-            Piece::Field(field) => value(*field).len(),
-        }
-    };
-    // Allocated once at its final size: no reallocation leaves a copy of
-    // the password behind.
-    let mut out = Zeroizing::new(String::with_capacity(pieces.iter().map(part).sum()));
-    for piece in pieces {
-        match piece {
-            Piece::Text(text) => out.push_str(text),
-            Piece::Field(field) => out.push_str(value(*field)),
-        }
-    }
-    out
-}
 
 /// The recipient of `mail`, named `name`: one address, nothing more.
 pub fn recipient(name: &str, mail: &str) -> Result<Mailbox, String> {
@@ -282,6 +58,8 @@ pub struct Mailer {
     credentials: Option<Credentials>,
     hello: ClientId,
     connection: Option<SmtpConnection>,
+    /// What the connection goes through, and why it was cut if it was.
+    relay: Option<Relay>,
 }
 
 impl fmt::Debug for Mailer {
@@ -321,6 +99,7 @@ impl Mailer {
             credentials,
             hello,
             connection: None,
+            relay: None,
         })
     }
 
@@ -334,25 +113,33 @@ impl Mailer {
             connection.abort();
             self.connection = None;
         }
-        self.connection = Some(self.connect()?);
-        Ok(())
-    }
-
-    fn connect(&self) -> Result<SmtpConnection, MailError> {
         let s = &self.settings;
         let server = format!("{}:{}", s.smtp_host, s.smtp_port);
-        let shown = |e: lettre::transport::smtp::Error| {
+        let relay = Relay::start((s.smtp_host.as_str(), s.smtp_port), s.timeout).map_err(|e| {
             MailError(format!(
                 "the mail server {server}: {}",
                 crate::error::one_line(&e.to_string())
             ))
+        })?;
+        let connected = self.connect(&relay, &server);
+        self.relay = Some(relay);
+        self.connection = Some(connected?);
+        Ok(())
+    }
+
+    fn connect(&self, relay: &Relay, server: &str) -> Result<SmtpConnection, MailError> {
+        let s = &self.settings;
+        let shown = |e: lettre::transport::smtp::Error| {
+            MailError(format!(
+                "the mail server {server}: {}",
+                why(&e, Some(relay), s.timeout)
+            ))
         };
-        let address = (s.smtp_host.as_str(), s.smtp_port);
         let implicit = (s.tls == MailTls::Implicit)
             .then_some(self.tls.as_ref())
             .flatten();
         let mut connection =
-            SmtpConnection::connect(address, Some(s.timeout), &self.hello, implicit, None)
+            SmtpConnection::connect(relay.local, Some(s.timeout), &self.hello, implicit, None)
                 .map_err(shown)?;
         if s.tls == MailTls::StartTls {
             if !connection.can_starttls() {
@@ -386,11 +173,16 @@ impl Mailer {
         let bytes = Zeroizing::new(message.formatted());
         self.ready()?;
         let connection = self.connection.as_mut().expect("ready made a connection");
+        let (relay, timeout) = (self.relay.as_ref(), self.settings.timeout);
         let refused = |e: lettre::transport::smtp::Error| {
-            MailError(format!(
-                "the mail server refused it: {}",
-                crate::error::one_line(&e.to_string())
-            ))
+            MailError(if e.is_permanent() || e.is_transient() {
+                format!(
+                    "the mail server refused it: {}",
+                    crate::error::one_line(&e.to_string())
+                )
+            } else {
+                format!("the mail server failed: {}", why(&e, relay, timeout))
+            })
         };
         let Some(data) = DataBlock::of(&bytes) else {
             // Not 7-bit: lettre's own send negotiates 8BITMIME.
@@ -431,6 +223,37 @@ impl Drop for Mailer {
             let _ = connection.quit();
         }
     }
+}
+
+/// What went wrong with the server, in one line: a timeout and a cut are
+/// said in words (a read timeout is only "Resource temporarily
+/// unavailable" otherwise).
+fn why(e: &lettre::transport::smtp::Error, relay: Option<&Relay>, timeout: Duration) -> String {
+    match relay.and_then(Relay::cut) {
+        Some(Cut::Endless) => {
+            return format!(
+                "it was still sending its answer {timeout:?} after the command: given up \
+                 ([mail] timeout)"
+            )
+        }
+        Some(Cut::TooLarge) => {
+            return "its answer to one command passed 1 MiB: given up".to_owned();
+        }
+        None => {}
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                return format!("no answer within {timeout:?} ([mail] timeout)");
+            }
+        }
+        source = cause.source();
+    }
+    crate::error::one_line(&e.to_string())
 }
 
 /// A 7-bit message dot-stuffed (RFC 5321, 4.5.2) and ended with
@@ -484,92 +307,6 @@ fn tls_parameters(settings: &MailSettings) -> Result<TlsParameters, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields() -> Fields<'static> {
-        Fields {
-            name: "Alice Liddell",
-            login: "alice",
-            password: "Tmp-Secret-42x",
-            valid_for: "7d",
-            valid_until: "2026-12-10 12:00 UTC",
-            login_url: Some("ssh login.example.com"),
-        }
-    }
-
-    #[test]
-    fn placeholders_are_filled_and_braces_escaped() {
-        let t = Template::parse(
-            "Welcome, {name}",
-            "Hi {name} ({login}): {password} until {valid_until}, {valid_for}; {login_url} {{x}}",
-            "t",
-            true,
-        )
-        .unwrap();
-        assert_eq!(t.subject(&fields()), "Welcome, Alice Liddell");
-        assert_eq!(
-            t.body(&fields()).as_str(),
-            "Hi Alice Liddell (alice): Tmp-Secret-42x until 2026-12-10 12:00 UTC, 7d; \
-             ssh login.example.com {x}"
-        );
-    }
-
-    #[test]
-    fn bad_templates_are_refused_with_their_line() {
-        for (subject, body, login_url, expected) in [
-            (
-                "s",
-                "line\n{password} {nmae}",
-                true,
-                "t, line 2: unknown placeholder {nmae}",
-            ),
-            ("s", "{password} {", true, "never closed"),
-            ("s", "{password} }", true, "closes nothing"),
-            (
-                "s",
-                "no password here {name}",
-                true,
-                "never names {password}",
-            ),
-            (
-                "pw {password}",
-                "{password}",
-                true,
-                "subject names {password}",
-            ),
-            ("s", "{password} {login_url}", false, "login_url is not set"),
-            (
-                "{bogus}",
-                "{password}",
-                true,
-                "[mail] subject, line 1: unknown placeholder",
-            ),
-        ] {
-            let err = Template::parse(subject, body, "t", login_url).unwrap_err();
-            assert!(err.contains(expected), "{body}: {err}");
-        }
-    }
-
-    #[test]
-    fn the_built_in_template_is_valid_with_and_without_a_login_url() {
-        let mut settings = MailSettings {
-            smtp_host: "127.0.0.1".into(),
-            smtp_port: 25,
-            tls: MailTls::None,
-            tls_ca_file: None,
-            username: None,
-            password_file: None,
-            from: "it@example.com".into(),
-            subject: deadbolt_config::DEFAULT_SUBJECT.into(),
-            template: None,
-            login_url: None,
-            timeout: deadbolt_config::DEFAULT_MAIL_TIMEOUT,
-        };
-        let body = Template::load(&settings).unwrap().body(&fields());
-        assert!(body.contains("Tmp-Secret-42x") && !body.contains("Log in at"));
-        settings.login_url = Some("ssh login.example.com".into());
-        let body = Template::load(&settings).unwrap().body(&fields());
-        assert!(body.contains("Log in at ssh login.example.com"));
-    }
 
     #[test]
     fn the_data_block_is_dot_stuffed_and_ends_once() {

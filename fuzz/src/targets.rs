@@ -15,6 +15,7 @@ use deadbolt_core::{Timestamp, UserState};
 use deadbolt_ldap_sync::encoding;
 use deadbolt_pwcheck::protocol::{parse_args, read_password, Command};
 use deadbolt_pwcheck::{check, CheckRequest, CheckVerdict, MAX_PASSWORD_BYTES};
+use deadboltctl::template::{Fields, Template};
 
 use crate::Target;
 
@@ -102,6 +103,26 @@ pub const ALL: &[Target] = &[
         run: handoff,
         cases: 25000,
         dictionary: &[b"DBPW\x01", b"\x00\x00", b"\x01\x00", b"\xff\xff", b"\x00\x05alice"],
+    },
+    Target {
+        name: "welcome_template",
+        run: welcome_template,
+        cases: 10000,
+        dictionary: &[
+            b"{name}",
+            b"{login}",
+            b"{password}",
+            b"{valid_for}",
+            b"{valid_until}",
+            b"{login_url}",
+            b"{{",
+            b"}}",
+            b"{",
+            b"}",
+            b"\n",
+            b"\0",
+            b"\xc3\xa9",
+        ],
     },
 ];
 
@@ -307,4 +328,62 @@ fn assert_prefixes_incomplete(frame: &[u8], decode: impl Fn(&[u8]) -> Option<Fra
             "the first {len} bytes of a frame are not taken as incomplete"
         );
     }
+}
+
+/// The welcome message's template. The first byte says whether `[mail]
+/// login_url` is set; the rest is the subject, a NUL, and the body. A
+/// template taken names the password in its body and never in its subject,
+/// renders literally what it does not name, and a refusal is one short line
+/// that does not echo the template back.
+pub fn welcome_template(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let (subject, body) = text.split_once('\0').unwrap_or(("Welcome, {name}", &text));
+    let has_login_url = flags & 1 == 1;
+    let template = match Template::parse(subject, body, "fuzz.txt", has_login_url) {
+        Ok(template) => template,
+        Err(why) => {
+            assert!(!why.is_empty(), "a refusal that says nothing");
+            assert!(
+                !why.contains('\n'),
+                "a refusal of more than one line: {why:?}"
+            );
+            assert!(
+                why.len() <= 400,
+                "a refusal of {} bytes: the template is echoed back",
+                why.len()
+            );
+            return;
+        }
+    };
+    let fields = |password| Fields {
+        name: "",
+        login: "",
+        password,
+        valid_for: "",
+        valid_until: "",
+        login_url: has_login_url.then_some(""),
+    };
+    let (empty, secret) = (fields(""), fields("Pw"));
+    let literal = template.body(&empty);
+    let with_password = template.body(&secret);
+    let named = (with_password.len() - literal.len()) / "Pw".len();
+    assert!(named >= 1, "a body taken that never names the password");
+    assert_eq!(
+        template.subject(&secret),
+        template.subject(&empty),
+        "the password reaches the subject"
+    );
+    // What the template does not name comes out as written: escaped again,
+    // it parses to a template giving the same text.
+    let escaped = literal.replace('{', "{{").replace('}', "}}") + "{password}";
+    let again = Template::parse("s", &escaped, "fuzz.txt", has_login_url)
+        .unwrap_or_else(|e| panic!("a rendered body, escaped, is refused: {e}"));
+    assert_eq!(
+        again.body(&secret).as_str(),
+        format!("{}Pw", literal.as_str()),
+        "braces do not survive being escaped"
+    );
 }

@@ -48,6 +48,11 @@ fn handoff() {
 }
 
 #[test]
+fn welcome_template() {
+    fuzz("welcome_template");
+}
+
+#[test]
 fn every_target_has_a_test_here() {
     let source = include_str!("targets.rs");
     for target in targets::ALL {

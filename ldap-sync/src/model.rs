@@ -150,6 +150,22 @@ pub fn directory_state(
             value: Some(day),
         });
     }
+    // A record can hold any number of values: keep what a state keeps (a
+    // larger one would not fit the store's bound on a file, and be set
+    // aside as corrupt by whoever read it next).
+    let seen = state.failures.len();
+    state.prune();
+    if seen > MAX_FAILURES_KEPT {
+        check.skipped.push(Skipped {
+            attribute: "deadboltFailure",
+            host: None,
+            why: format!(
+                "{} of {seen} failures, the oldest, were dropped: a state keeps \
+                 {MAX_FAILURES_KEPT}",
+                seen - state.failures.len()
+            ),
+        });
+    }
     let skipped = check.skipped;
     (state, skipped)
 }
@@ -727,6 +743,23 @@ mod tests {
         assert_eq!(skipped.len(), 4);
         let (state, _) = directory_state(&entry, &BTreeMap::new(), 2 * HOUR);
         assert_eq!(state.last_reactivation, Some(at(3600)));
+    }
+
+    #[test]
+    fn a_record_of_more_failures_than_a_state_keeps_is_bounded_and_said_so() {
+        let n = MAX_FAILURES_KEPT as i64 + 500;
+        let record = HostRecord {
+            host: "b".into(),
+            failures: (1..=n)
+                .map(|i| encoding::format_failure(&failure("b", i, i as u32)))
+                .collect(),
+            ..HostRecord::default()
+        };
+        let (state, skipped) = directory_state(&UserEntry::default(), &records(&[record]), HOUR);
+        assert_eq!(state.failures.len(), MAX_FAILURES_KEPT);
+        assert_eq!(state.failures.first().map(|f| f.time), Some(at(501)));
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(skipped[0].why.contains("500 of 1524"), "{skipped:?}");
     }
 
     #[test]
