@@ -161,14 +161,17 @@ impl Fixture {
     /// (preauth, then authfail), as a user typing them would leave them.
     fn fail(&self, user: &str, offsets: &[i64]) {
         for &at in offsets {
+            let mut cache = DecodeCache::default();
             let pre = decide_on(
                 &self.request(Phase::PreAuth, user.as_bytes(), at, true, None),
                 &self.host,
+                &mut cache,
             );
             assert_eq!(pre.code, PamResultCode::PAM_SUCCESS, "preauth at {at}");
             let failed = decide_on(
                 &self.request(Phase::AuthFail, user.as_bytes(), at, true, pre.attempt),
                 &self.host,
+                &mut cache,
             );
             assert_eq!(failed.code, PamResultCode::PAM_AUTH_ERR, "authfail at {at}");
         }
@@ -310,12 +313,15 @@ fn play(rows: Vec<Row>) {
         let mut fx = Fixture::new(&row);
         (row.given)(&fx);
         fx.host.untrusted = row.untrusted;
+        // One transaction: its calls share what they decoded.
+        let mut cache = DecodeCache::default();
         let (phase, attempt) = match row.step {
             Step::Alone(phase) => (phase, None),
             Step::AfterPreauth(phase) => {
                 let pre = decide_on(
                     &fx.request(Phase::PreAuth, &row.user, row.at, true, None),
                     &fx.host,
+                    &mut cache,
                 );
                 assert_eq!(pre.code, PamResultCode::PAM_SUCCESS, "{what}: preauth");
                 assert!(pre.attempt.is_some(), "{what}: preauth recorded no attempt");
@@ -325,7 +331,7 @@ fn play(rows: Vec<Row>) {
         let before = fx.snapshot();
         fx.host.asked.set(0);
         let request = fx.request(phase, &row.user, row.at, row.password_given, attempt);
-        let verdict = decide_on(&request, &fx.host);
+        let verdict = decide_on(&request, &fx.host, &mut cache);
         assert_eq!(verdict.code, row.code, "{what}: code");
         assert_eq!(verdict.message.as_deref(), row.message, "{what}: message");
         assert_eq!(verdict.warning.as_deref(), row.warning, "{what}: warning");
@@ -1184,4 +1190,43 @@ fn hostile_names() {
         }
     }
     play(rows);
+}
+
+/// The calls of one transaction share what they decoded, but each reads the
+/// files afresh: a lock that failures elsewhere completed between preauth
+/// and authsucc, folded into the state file meanwhile, refuses the right
+/// password.
+#[test]
+fn a_lock_completed_between_two_calls_is_seen() {
+    let fx = Fixture::new(&Row::default());
+    let alice = UserName::parse("alice").expect("name");
+    two_failures(&fx);
+    fx.store().fold(&alice, t(0)).expect("fold");
+    let mut cache = DecodeCache::default();
+    let pre = decide_on(
+        &fx.request(Phase::PreAuth, b"alice", 0, true, None),
+        &fx.host,
+        &mut cache,
+    );
+    assert_eq!(pre.code, PamResultCode::PAM_SUCCESS);
+    let elsewhere = UserState {
+        failures: [Failure {
+            time: t(-5),
+            host: "other".to_owned(),
+            source: "192.0.2.7".to_owned(),
+            service: "sshd".to_owned(),
+            pid: 7,
+        }]
+        .into(),
+        ..UserState::default()
+    };
+    fx.merge("alice", elsewhere);
+    fx.store().fold(&alice, t(0)).expect("fold");
+    let after = decide_on(
+        &fx.request(Phase::AuthSucc, b"alice", 0, true, pre.attempt),
+        &fx.host,
+        &mut cache,
+    );
+    assert_eq!(after.code, PamResultCode::PAM_AUTH_ERR);
+    assert_eq!(after.message.as_deref(), Some(LOCKED_10_MIN));
 }
