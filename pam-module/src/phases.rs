@@ -707,6 +707,15 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path, cache: &mut Decode
             Err(err) => log::error(&format!("state of {}: {err}", subject.name)),
         }
     }
+    // After a success no failure held counts again, but every read decodes
+    // them until a fold drops them, and only the failure path folds: a user
+    // who once held hundreds would pay for them at every login. Dropped
+    // once, now, with the fold's two syncs; never waiting for the lock.
+    if state.failures.len() > deadbolt_core::store::FOLD_AT {
+        if let Err(err) = store.fold(&subject.name, request.now) {
+            log::error(&format!("state of {}: {err}", subject.name));
+        }
+    }
     Verdict::code(PamResultCode::PAM_SUCCESS)
 }
 

@@ -375,6 +375,13 @@ fn two_failures(fx: &Fixture) {
     fx.fail("alice", &[-20, -10]);
 }
 
+/// Twelve failures, 1,000 seconds apart (more than `fail_interval`): never
+/// a lock, and more than a fold's worth.
+fn spread_failures(fx: &Fixture) {
+    let offsets: Vec<i64> = (1..=12).map(|i| -1000 * i).collect();
+    fx.fail("alice", &offsets);
+}
+
 fn root_past_deny(fx: &Fixture) {
     fx.fail("root", &[-2, -1, 0]);
 }
@@ -771,6 +778,32 @@ fn authfail() {
 fn authsucc() {
     use PamResultCode::*;
     play(vec![
+        Row {
+            what: "more failures than a fold's worth: dropped at the success, not decoded again",
+            given: spread_failures,
+            step: Step::AfterPreauth(Phase::AuthSucc),
+            effects: vec![
+                Effect::Succeeded("alice"),
+                Effect::Check(|fx| {
+                    let held = fx.state("alice", 0).expect("state").failures.len();
+                    assert_eq!(held, 0, "failures still held after the success");
+                }),
+            ],
+            ..Row::default()
+        },
+        Row {
+            what: "a few failures: forgiven, and kept until the next fold (no sync)",
+            given: two_failures,
+            step: Step::AfterPreauth(Phase::AuthSucc),
+            effects: vec![
+                Effect::Succeeded("alice"),
+                Effect::Check(|fx| {
+                    let held = fx.state("alice", 0).expect("state").failures.len();
+                    assert_eq!(held, 2);
+                }),
+            ],
+            ..Row::default()
+        },
         Row {
             what: "a right password forgives the earlier failures",
             given: two_failures,
