@@ -72,7 +72,7 @@ fuzz:
 PACKAGE_DIR := target/package
 package: deps
 	scripts/setup-deps --package
-	$(CARGO) build --release -p pam_deadbolt -p deadboltctl -p deadbolt-ldap-sync -p deadbolt-pwcheck
+	$(CARGO) build --release -p pam_deadbolt -p pam_deadbolt_password -p deadboltctl -p deadbolt-ldap-sync -p deadbolt-pwcheck
 	mkdir -p $(PACKAGE_DIR)
 	{ cat packaging/deb/copyright; sed 's/^$$/./; s/^/ /' pwcheck/data/LICENSE-django; } \
 		> $(PACKAGE_DIR)/copyright
@@ -80,7 +80,7 @@ package: deps
 	$(CARGO) deb --no-build -p deadboltctl -o $(PACKAGE_DIR)/
 	# cargo-deb strips what it packages; cargo-generate-rpm does not.
 	mkdir -p $(PACKAGE_DIR)/stripped
-	for f in libpam_deadbolt.so deadboltctl deadbolt-syncd deadbolt-pwcheck; do \
+	for f in libpam_deadbolt.so libpam_deadbolt_password.so deadboltctl deadbolt-syncd deadbolt-pwcheck; do \
 		strip --strip-unneeded -o $(PACKAGE_DIR)/stripped/$$f target/release/$$f || exit 1; \
 	done
 	$(CARGO) generate-rpm -p cli -o $(PACKAGE_DIR)/

@@ -325,10 +325,19 @@ impl StateStore {
             || fs::read_dir(self.events_path(user)).is_ok_and(|mut d| d.next().is_some())
     }
 
-    fn snapshot(&self, user: &UserName, now: Timestamp) -> Result<Snapshot, StoreError> {
+    fn snapshot(
+        &self,
+        user: &UserName,
+        now: Timestamp,
+        cache: Option<&mut DecodeCache>,
+    ) -> Result<Snapshot, StoreError> {
         let main = match read_private(&self.state_path(user)) {
             Ok(None) => Ok(None),
-            Ok(Some(bytes)) => decode(&bytes).map(Some),
+            Ok(Some(bytes)) => match cache {
+                Some(cache) => cache.decode(bytes),
+                None => decode(&bytes),
+            }
+            .map(Some),
             Err(Ok(why)) => Err(why),
             Err(Err(err)) => return Err(err),
         };
@@ -412,7 +421,30 @@ impl StateStore {
         pending: Pending,
         now: Timestamp,
     ) -> Result<Loaded, StoreError> {
-        let snapshot = self.snapshot(user, now)?;
+        self.load_with(user, pending, now, None)
+    }
+
+    /// [`Self::load_counting`], decoding the state file only when its bytes
+    /// differ from those `cache` last decoded. The files are read afresh
+    /// every time, so the answer is the same as without the cache.
+    pub fn load_counting_cached(
+        &self,
+        user: &UserName,
+        pending: Pending,
+        now: Timestamp,
+        cache: &mut DecodeCache,
+    ) -> Result<Loaded, StoreError> {
+        self.load_with(user, pending, now, Some(cache))
+    }
+
+    fn load_with(
+        &self,
+        user: &UserName,
+        pending: Pending,
+        now: Timestamp,
+        cache: Option<&mut DecodeCache>,
+    ) -> Result<Loaded, StoreError> {
+        let snapshot = self.snapshot(user, now, cache)?;
         if snapshot.is_absent() {
             return Ok(Loaded::Absent);
         }
@@ -597,7 +629,7 @@ impl StateStore {
         user: &UserName,
         now: Timestamp,
     ) -> Result<(Snapshot, Vec<Quarantined>), StoreError> {
-        let mut snapshot = self.snapshot(user, now)?;
+        let mut snapshot = self.snapshot(user, now, None)?;
         let mut quarantined = Vec::new();
         if let Err(why) = &snapshot.main {
             let kept_at = self
@@ -839,6 +871,29 @@ impl StateStore {
         users.sort();
         users.dedup();
         Ok(users)
+    }
+}
+
+/// The state file a reader decoded last, by its exact bytes: a login reads
+/// the user's state three times (preauth, authsucc, account), and decoding
+/// it is most of a read's cost for a user holding many failures, while the
+/// bytes are most often the same each time. Only equal bytes are taken for
+/// the same state, so a file changed in between is decoded afresh.
+#[derive(Debug, Default)]
+pub struct DecodeCache {
+    last: Option<(Vec<u8>, UserState)>,
+}
+
+impl DecodeCache {
+    fn decode(&mut self, bytes: Vec<u8>) -> Result<UserState, String> {
+        if let Some((seen, state)) = &self.last {
+            if *seen == bytes {
+                return Ok(state.clone());
+            }
+        }
+        let state = decode(&bytes)?;
+        self.last = Some((bytes, state.clone()));
+        Ok(state)
     }
 }
 

@@ -1,13 +1,20 @@
-//! The libpam functions that `pam-bindings` does not wrap. This is the only
-//! module of deadbolt with unsafe code; each block says why it is sound.
+//! The libpam functions the login phases need that `pam-bindings` does not
+//! wrap, and the loading of the password phase's object. With `unload` (and
+//! the password object's own `ffi`), the only code of deadbolt allowed to be
+//! unsafe; each block says why it is sound.
 #![allow(unsafe_code)]
 
-use pam::constants::PamResultCode;
+use deadbolt_core::store::DecodeCache;
+use pam::constants::{PamFlag, PamResultCode};
 use pam::module::PamHandle;
-use std::ffi::CStr;
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, OsStr};
+use std::fmt;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::time::Duration;
-use zeroize::Zeroize;
 
 #[link(name = "pam")]
 extern "C" {
@@ -29,173 +36,6 @@ pub fn fail_delay(pamh: &mut PamHandle, delay: Duration) {
     }
 }
 
-/// `PAM_AUTHTOK`, the item holding the password being set.
-const PAM_AUTHTOK: c_int = 6;
-/// `PAM_OLDAUTHTOK`, the item holding the current password.
-const PAM_OLDAUTHTOK: c_int = 7;
-
-#[link(name = "pam")]
-extern "C" {
-    /// Linux-PAM's extensions: prompt for the new password ("New password:")
-    /// unless an earlier module already set PAM_AUTHTOK, and store it there.
-    fn pam_get_authtok_noverify(
-        pamh: *mut PamHandle,
-        authtok: *mut *const c_char,
-        prompt: *const c_char,
-    ) -> c_int;
-    /// Asks for it again ("Retype new password:") and compares.
-    fn pam_get_authtok_verify(
-        pamh: *mut PamHandle,
-        authtok: *mut *const c_char,
-        prompt: *const c_char,
-    ) -> c_int;
-    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
-    /// Returns the item (PAM_OLDAUTHTOK here), prompting for it ("Current
-    /// password:") and storing it when no earlier module set it.
-    fn pam_get_authtok(
-        pamh: *mut PamHandle,
-        item: c_int,
-        authtok: *mut *const c_char,
-        prompt: *const c_char,
-    ) -> c_int;
-}
-
-/// A password held by deadbolt: zeroed when dropped, never printed.
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// libpam's return value as pam-bindings' enum (whose own conversion is
-/// private). Anything unknown is a system error, never a success.
-fn code(raw: c_int) -> PamResultCode {
-    match raw {
-        0 => PamResultCode::PAM_SUCCESS,
-        1 => PamResultCode::PAM_OPEN_ERR,
-        2 => PamResultCode::PAM_SYMBOL_ERR,
-        3 => PamResultCode::PAM_SERVICE_ERR,
-        4 => PamResultCode::PAM_SYSTEM_ERR,
-        5 => PamResultCode::PAM_BUF_ERR,
-        6 => PamResultCode::PAM_PERM_DENIED,
-        7 => PamResultCode::PAM_AUTH_ERR,
-        8 => PamResultCode::PAM_CRED_INSUFFICIENT,
-        9 => PamResultCode::PAM_AUTHINFO_UNAVAIL,
-        10 => PamResultCode::PAM_USER_UNKNOWN,
-        11 => PamResultCode::PAM_MAXTRIES,
-        12 => PamResultCode::PAM_NEW_AUTHTOK_REQD,
-        13 => PamResultCode::PAM_ACCT_EXPIRED,
-        14 => PamResultCode::PAM_SESSION_ERR,
-        15 => PamResultCode::PAM_CRED_UNAVAIL,
-        16 => PamResultCode::PAM_CRED_EXPIRED,
-        17 => PamResultCode::PAM_CRED_ERR,
-        18 => PamResultCode::PAM_NO_MODULE_DATA,
-        19 => PamResultCode::PAM_CONV_ERR,
-        20 => PamResultCode::PAM_AUTHTOK_ERR,
-        21 => PamResultCode::PAM_AUTHTOK_RECOVERY_ERR,
-        22 => PamResultCode::PAM_AUTHTOK_LOCK_BUSY,
-        23 => PamResultCode::PAM_AUTHTOK_DISABLE_AGING,
-        24 => PamResultCode::PAM_TRY_AGAIN,
-        25 => PamResultCode::PAM_IGNORE,
-        26 => PamResultCode::PAM_ABORT,
-        27 => PamResultCode::PAM_AUTHTOK_EXPIRED,
-        28 => PamResultCode::PAM_MODULE_UNKNOWN,
-        29 => PamResultCode::PAM_BAD_ITEM,
-        30 => PamResultCode::PAM_CONV_AGAIN,
-        31 => PamResultCode::PAM_INCOMPLETE,
-        _ => PamResultCode::PAM_SYSTEM_ERR,
-    }
-}
-
-/// Copies a NUL-terminated string libpam owns into a [`Secret`].
-///
-/// # Safety
-/// `ptr` must be null or point to a NUL-terminated string that stays valid
-/// for the duration of the call.
-unsafe fn copy_secret(ptr: *const c_char) -> Option<Secret> {
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: non-null, and the caller promises a live NUL-terminated string.
-    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    Some(Secret(bytes.to_vec()))
-}
-
-/// Gets the new password (prompting if no earlier module did), which libpam
-/// stores in PAM_AUTHTOK. Returns the PAM error when the conversation failed.
-pub fn new_password(pamh: &mut PamHandle) -> Result<Secret, PamResultCode> {
-    let handle: *mut PamHandle = pamh;
-    let mut token: *const c_char = std::ptr::null();
-    // SAFETY: `handle` is the live handle libpam gave this module; `token` is
-    // a valid out-pointer; a null prompt asks libpam for its default prompt.
-    let rc = code(unsafe { pam_get_authtok_noverify(handle, &mut token, std::ptr::null()) });
-    if rc != PamResultCode::PAM_SUCCESS {
-        return Err(rc);
-    }
-    // SAFETY: on success `token` points at the PAM_AUTHTOK item, a string
-    // libpam owns and keeps until the item changes, which cannot happen
-    // during this copy.
-    unsafe { copy_secret(token) }.ok_or(PamResultCode::PAM_AUTHTOK_ERR)
-}
-
-/// Gets the current password (prompting if no earlier module did), which
-/// libpam stores in PAM_OLDAUTHTOK.
-pub fn current_password(pamh: &mut PamHandle) -> Result<Secret, PamResultCode> {
-    let handle: *mut PamHandle = pamh;
-    let mut token: *const c_char = std::ptr::null();
-    // SAFETY: `handle` is the live handle libpam gave this module; `token` is
-    // a valid out-pointer; a null prompt asks libpam for its default prompt.
-    let rc = code(unsafe { pam_get_authtok(handle, PAM_OLDAUTHTOK, &mut token, std::ptr::null()) });
-    if rc != PamResultCode::PAM_SUCCESS {
-        return Err(rc);
-    }
-    // SAFETY: on success `token` points at the PAM_OLDAUTHTOK item, a string
-    // libpam owns and keeps until the item changes, which cannot happen
-    // during this copy.
-    unsafe { copy_secret(token) }.ok_or(PamResultCode::PAM_AUTHTOK_ERR)
-}
-
-/// Asks for the new password again; libpam compares it with PAM_AUTHTOK and
-/// returns an error (clearing the item) when they differ.
-pub fn confirm_new_password(pamh: &mut PamHandle) -> PamResultCode {
-    // libpam compares the answer with the string `*authtok` points at, so it
-    // must point at the current PAM_AUTHTOK, not be null.
-    let mut token: *const c_char = match pamh.get_item::<pam::items::AuthTok>() {
-        Ok(Some(current)) => current.as_bytes().as_ptr().cast(),
-        _ => return PamResultCode::PAM_AUTHTOK_ERR,
-    };
-    let handle: *mut PamHandle = pamh;
-    // SAFETY: `handle` is live; `token` points at the NUL-terminated
-    // PAM_AUTHTOK item, which libpam owns and does not change before it has
-    // compared it; the pointer is not used after the call.
-    code(unsafe { pam_get_authtok_verify(handle, &mut token, std::ptr::null()) })
-}
-
-/// Forgets a refused new password so the next attempt prompts again and the
-/// modules after this one never see it.
-pub fn clear_new_password(pamh: &mut PamHandle) {
-    let handle: *mut PamHandle = pamh;
-    // SAFETY: `handle` is live; libpam accepts null to clear a string item
-    // and overwrites the old value before freeing it.
-    unsafe {
-        pam_set_item(handle, PAM_AUTHTOK, std::ptr::null());
-    }
-}
-
 /// Marks this PAM transaction (`pam_set_data`) so a later call of the module
 /// in the same transaction can tell. `key` must start with `pam_deadbolt_`.
 pub fn set_mark(pamh: &mut PamHandle, key: &'static str) -> Result<(), PamResultCode> {
@@ -212,31 +52,6 @@ pub fn has_mark(pamh: &PamHandle, key: &'static str) -> bool {
 
 /// The value stored by [`set_mark`]: its presence is the whole message.
 pub struct Mark;
-
-/// Where the password phase keeps the argon2id hash (a PHC string) of the
-/// new password it approved, for `commit` to check that the storing module
-/// stored that one. Only the hash: the password itself is not kept in the
-/// host's memory until pam_end.
-const APPROVED_HASH: &str = "pam_deadbolt_approved_hash";
-
-/// The value stored under [`APPROVED_HASH`].
-struct ApprovedHash(String);
-
-/// Keeps the hash of the approved new password for the rest of this
-/// transaction.
-pub fn set_approved(pamh: &mut PamHandle, phc: String) -> Result<(), PamResultCode> {
-    pamh.set_data(APPROVED_HASH, Box::new(ApprovedHash(phc)))
-}
-
-/// The hash of the new password the password phase approved in this
-/// transaction.
-pub fn approved(pamh: &PamHandle) -> Option<&str> {
-    // SAFETY: only `set_approved` stores data under this key, always an
-    // `ApprovedHash`, the type `get_data` is told to expect.
-    unsafe { pamh.get_data::<ApprovedHash>(APPROVED_HASH) }
-        .ok()
-        .map(|hash| hash.0.as_str())
-}
 
 /// Set once preauth refused the account (and logged why).
 pub const REFUSED: &str = "pam_deadbolt_refused";
@@ -266,167 +81,182 @@ pub fn attempt(pamh: &PamHandle) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-/// The most descriptors the fallback of [`close_other_fds`] walks, should
-/// the limit on open files be unlimited: the kernel's default `nr_open`,
-/// above which no descriptor can exist unless an administrator raised it.
-const MAX_FALLBACK_FDS: c_uint = 1 << 20;
+/// Where the transaction keeps the state its calls last decoded.
+const STATE_CACHE: &str = "pam_deadbolt_state_cache";
 
-/// Makes the program `command` starts receive no descriptor of this
-/// process but its standard input, output and error: a host's sockets,
-/// files or terminals must not reach a helper, which may misuse or hold
-/// them open.
-///
-/// Descriptors 3 and up are marked close-on-exec in the child rather than
-/// closed, so that the one std keeps open to report a failed exec still
-/// works; the exec itself then closes them all.
-pub fn close_other_fds(command: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    // Read before the fork: getrlimit is not on the list of functions that
-    // may run in a child of a threaded process.
-    let limit = open_files_limit();
-    let mark = move || {
-        mark_cloexec_from(3, limit, true);
-        Ok(())
+/// The value stored under [`STATE_CACHE`]. libpam hands its data back by
+/// shared pointer, and one handle is used by one thread at a time.
+struct StateCache(RefCell<DecodeCache>);
+
+/// What earlier calls in this transaction decoded, or an empty cache.
+pub fn take_state_cache(pamh: &PamHandle) -> DecodeCache {
+    // SAFETY: only `keep_state_cache` stores data under this key, always a
+    // `StateCache`, the type `get_data` is told to expect.
+    unsafe { pamh.get_data::<StateCache>(STATE_CACHE) }
+        .map(|kept| kept.0.take())
+        .unwrap_or_default()
+}
+
+/// Keeps `cache` for the later calls of this transaction; libpam drops it
+/// at pam_end.
+pub fn keep_state_cache(pamh: &mut PamHandle, cache: DecodeCache) {
+    // SAFETY: as in `take_state_cache`.
+    if let Ok(kept) = unsafe { pamh.get_data::<StateCache>(STATE_CACHE) } {
+        kept.0.replace(cache);
+        return;
+    }
+    // Without it the next call decodes again: slower, no less right.
+    let _ = pamh.set_data(STATE_CACHE, Box::new(StateCache(RefCell::new(cache))));
+}
+
+/// What the password phase's object is called, beside this one:
+/// `pam_deadbolt.so` finds `pam_deadbolt_password.so` (and, as cargo names
+/// them, `libpam_deadbolt.so` finds `libpam_deadbolt_password.so`).
+const PASSWORD_OBJECT_SUFFIX: &str = "_password.so";
+
+/// The signature of `pam_sm_chauthtok` as pam-bindings' macro exports it.
+type Chauthtok = unsafe extern "C" fn(
+    pamh: *mut PamHandle,
+    flags: PamFlag,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> PamResultCode;
+
+/// Why the password phase could not be reached.
+#[derive(Debug)]
+pub enum PasswordObjectError {
+    /// The loader does not say which file this object was loaded from.
+    NoOwnPath,
+    /// The object beside this one is missing, or could have been written by
+    /// someone other than who installed this one.
+    Untrusted(PathBuf, String),
+    /// The loader refused it, in its own words.
+    Load(PathBuf, String),
+}
+
+impl fmt::Display for PasswordObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoOwnPath => f.write_str("the loader does not say where pam_deadbolt.so is"),
+            Self::Untrusted(path, why) => write!(f, "{}: {why}", path.display()),
+            Self::Load(path, why) => write!(f, "loading {}: {why}", path.display()),
+        }
+    }
+}
+
+/// The file this object was loaded from, as the loader recorded it.
+fn own_path() -> Option<PathBuf> {
+    let mut info = libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
     };
-    // SAFETY: `mark` runs in the child between fork and exec, where only
-    // async-signal-safe code may run: it makes the close_range and fcntl
-    // system calls and reads errno, and neither allocates nor takes a lock.
-    unsafe {
-        command.pre_exec(mark);
+    let inside = own_path as fn() -> Option<PathBuf>;
+    // SAFETY: dladdr only looks the address up among the loaded objects and
+    // fills `info`, a valid, writable Dl_info.
+    let found = unsafe { libc::dladdr(inside as *const c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
     }
+    // SAFETY: `dli_fname` is the loader's NUL-terminated name of the object
+    // holding `inside`, this one, which stays loaded during this call.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    Some(PathBuf::from(OsStr::from_bytes(name.to_bytes())))
 }
 
-/// The soft limit on open files: no descriptor at or above it can be
-/// opened (or had been, unless the limit was lowered since).
-fn open_files_limit() -> c_uint {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+/// The password phase's object beside this one, checked as the loader
+/// cannot: a regular file of the owner of this object, that nobody else
+/// may write.
+fn password_object() -> Result<PathBuf, PasswordObjectError> {
+    let own = own_path().ok_or(PasswordObjectError::NoOwnPath)?;
+    let stem = own
+        .to_str()
+        .and_then(|text| text.strip_suffix(".so"))
+        .ok_or(PasswordObjectError::NoOwnPath)?;
+    let path = PathBuf::from(format!("{stem}{PASSWORD_OBJECT_SUFFIX}"));
+    let untrusted = |why: String| PasswordObjectError::Untrusted(path.clone(), why);
+    let own_meta = std::fs::metadata(&own).map_err(|e| untrusted(e.to_string()))?;
+    let meta = std::fs::metadata(&path).map_err(|e| untrusted(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(untrusted("not a regular file".to_owned()));
+    }
+    if meta.uid() != own_meta.uid() || meta.mode() & 0o022 != 0 {
+        return Err(untrusted(format!(
+            "owned by uid {} with mode {:o}: only the owner of pam_deadbolt.so (uid {}) \
+             may write it",
+            meta.uid(),
+            meta.mode() & 0o7777,
+            own_meta.uid()
+        )));
+    }
+    Ok(path)
+}
+
+/// The loader's last error, in its words.
+fn loader_error() -> String {
+    // SAFETY: dlerror returns null or a NUL-terminated message that stays
+    // valid until the next dl* call in this thread; it is copied at once.
+    let text = unsafe { libc::dlerror() };
+    if text.is_null() {
+        return "no reason given".to_owned();
+    }
+    // SAFETY: non-null, so the message described above.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs the password phase, which lives in an object of its own so that a
+/// login, which loads this module afresh each time, does not pay for what
+/// only a password change needs (the checker's process and socket, argon2):
+/// the object is loaded here, at the first password change in the process,
+/// and called with the arguments libpam gave this module. Its
+/// `pam_sm_chauthtok` has its own panic boundary.
+pub fn chauthtok_in_password_object(
+    pamh: &mut PamHandle,
+    args: &[&CStr],
+    flags: PamFlag,
+) -> Result<PamResultCode, PasswordObjectError> {
+    let path = password_object()?;
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| PasswordObjectError::Load(path.clone(), "a NUL in its path".to_owned()))?;
+    // RTLD_NODELETE: what the password phase keeps in the PAM handle
+    // (pam_set_data) is freed by its own code at pam_end, after this call
+    // has returned, so its code must stay mapped; a second load finds it.
+    // SAFETY: `c_path` is NUL-terminated; the object's initialisers are
+    // those of Rust's std and of deadbolt, which keep to themselves.
+    let handle = unsafe {
+        libc::dlopen(
+            c_path.as_ptr(),
+            libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NODELETE,
+        )
     };
-    // SAFETY: `limit` is a valid, writable rlimit for the call to fill.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if rc != 0 {
-        return MAX_FALLBACK_FDS;
+    if handle.is_null() {
+        return Err(PasswordObjectError::Load(path, loader_error()));
     }
-    c_uint::try_from(limit.rlim_cur)
-        .unwrap_or(c_uint::MAX)
-        .min(MAX_FALLBACK_FDS)
-}
-
-/// Marks every descriptor from `first` close-on-exec, with one
-/// close_range call (Linux 5.11 and later), or else one fcntl per number
-/// below `limit`. `use_close_range` false forces the fallback, for tests.
-/// Async-signal-safe.
-fn mark_cloexec_from(first: c_uint, limit: c_uint, use_close_range: bool) {
-    if use_close_range {
-        // SAFETY: close_range takes plain integers and touches only this
-        // process's descriptor table; the raw system call does not need a
-        // C library recent enough to wrap it.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                first,
-                c_uint::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        // ENOSYS (before 5.9) or EINVAL (the flag, before 5.11): the loop.
-        if rc == 0 {
-            return;
-        }
+    // SAFETY: `handle` is the live handle dlopen returned; the name is
+    // NUL-terminated.
+    let symbol = unsafe { libc::dlsym(handle, c"pam_sm_chauthtok".as_ptr()) };
+    if symbol.is_null() {
+        let why = loader_error();
+        // SAFETY: `handle` came from dlopen and is closed once.
+        unsafe { libc::dlclose(handle) };
+        return Err(PasswordObjectError::Load(path, why));
     }
-    for fd in first..limit {
-        let Ok(fd) = c_int::try_from(fd) else { break };
-        // SAFETY: fcntl on any number is sound: one that is not open
-        // fails with EBADF, which is ignored. FD_CLOEXEC is the only
-        // descriptor flag, so setting it alone loses nothing.
-        unsafe {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-    }
-}
-
-/// Run by the dynamic loader when libpam unloads the module (pam_end) and
-/// at exit: a process that calls pam_start again loads a fresh copy of the
-/// module, so what the old copy's statics hold would be lost for good, in
-/// every cycle (found by tests/tests/memcheck.rs).
-extern "C" fn release_caches() {
-    crate::settings::release_cache();
-}
-
-// SAFETY: an entry in `.fini_array` is called once, with no arguments, when
-// the object is unloaded, which is the signature of `release_caches`; it
-// runs after the last call into the module, so no call is using the cache.
-// It cannot unwind: `release_cache` takes a lock that is never held across
-// unwinding code and drops plain data.
-#[used]
-#[link_section = ".fini_array"]
-static RELEASE_CACHES: extern "C" fn() = release_caches;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::process::CommandExt;
-    use std::process::Command;
-
-    /// A descriptor of this process that its children inherit (no
-    /// close-on-exec), numbered 100 or more so it collides with nothing.
-    fn inheritable_fd() -> c_int {
-        // SAFETY: F_DUPFD on standard error, which is open in a test
-        // process, returns a new descriptor or -1; it is never closed, so
-        // nothing else can come to own the number.
-        let fd = unsafe { libc::fcntl(2, libc::F_DUPFD, 100) };
-        assert!(fd >= 100, "F_DUPFD failed");
-        fd
-    }
-
-    /// The descriptors `sh` has when it runs, as listed by `ls` (a child
-    /// of the shell, so its own directory descriptor is not among them).
-    fn fds_of_shell(command: &mut Command) -> Vec<String> {
-        let out = command
-            .arg("-c")
-            .arg("ls /proc/$$/fd")
-            .output()
-            .expect("run sh");
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    #[test]
-    fn a_child_keeps_only_its_standard_descriptors() {
-        let leaked = inheritable_fd().to_string();
-        let before = fds_of_shell(&mut Command::new("/bin/sh"));
-        assert!(before.contains(&leaked), "the test's premise: {before:?}");
-
-        let mut command = Command::new("/bin/sh");
-        close_other_fds(&mut command);
-        assert_eq!(fds_of_shell(&mut command), ["0", "1", "2"]);
-    }
-
-    #[test]
-    fn the_fallback_without_close_range_marks_them_too() {
-        let leaked = inheritable_fd();
-        let limit = open_files_limit();
-        assert!(c_uint::try_from(leaked).unwrap() < limit);
-        let mut command = Command::new("/bin/sh");
-        // SAFETY: as in close_other_fds, with the fallback forced.
-        unsafe {
-            command.pre_exec(move || {
-                mark_cloexec_from(3, limit, false);
-                Ok(())
-            });
-        }
-        assert_eq!(fds_of_shell(&mut command), ["0", "1", "2"]);
-    }
-
-    #[test]
-    fn a_failed_exec_is_still_reported() {
-        let mut command = Command::new("/nonexistent/deadbolt-checker");
-        close_other_fds(&mut command);
-        let err = command.spawn().unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
-    }
+    // SAFETY: the object is deadbolt's password phase, checked above to be
+    // installed as this one is; its `pam_sm_chauthtok` comes from
+    // pam-bindings' macro with exactly the signature of `Chauthtok`.
+    let entry = unsafe { std::mem::transmute::<*mut c_void, Chauthtok>(symbol) };
+    let argv: Vec<*const c_char> = args.iter().map(|arg| arg.as_ptr()).collect();
+    let argc = c_int::try_from(argv.len()).unwrap_or(c_int::MAX);
+    let handle_of_pam: *mut PamHandle = pamh;
+    // SAFETY: the handle is the live one libpam gave this module; `argv`
+    // holds `argc` pointers to the NUL-terminated arguments libpam gave,
+    // all of which outlive the call; the callee catches its own panics.
+    let code = unsafe { entry(handle_of_pam, flags, argc, argv.as_ptr()) };
+    // SAFETY: `handle` came from dlopen and is closed once; RTLD_NODELETE
+    // keeps the object mapped.
+    unsafe { libc::dlclose(handle) };
+    Ok(code)
 }

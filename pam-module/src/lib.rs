@@ -2,22 +2,26 @@
 //!
 //! The entry points come from `pam-bindings`, which wraps each in
 //! `catch_unwind` (a panic returns PAM_ABORT) and checks the handle for null.
-//! The few libpam calls it lacks are declared in the `ffi` module, the only
-//! one allowed unsafe code. Everything else is ordinary safe Rust: `phases`
-//! and `password` decide, this file only fetches PAM items and delivers the
-//! verdict.
+//! The few libpam calls it lacks are declared in the `ffi` module, which
+//! with `unload` is the only code allowed to be unsafe. Everything else is
+//! ordinary safe Rust: `phases` decides, this file only fetches PAM items and
+//! delivers the verdict. The password phase is another object,
+//! `pam_deadbolt_password.so` (pam-module/password), loaded only by a
+//! password change.
 #![deny(unsafe_code)]
 
 mod ffi;
+mod items;
 mod limits;
 mod log;
-mod password;
 mod phases;
 mod settings;
+mod unload;
 
+use items::{module_args, origin_items, panic_if_asked, user_name};
 use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_SILENT, PAM_TEXT_INFO};
 use pam::conv::Conv;
-use pam::items::{AuthTok, RHost, Service, Tty, User};
+use pam::items::AuthTok;
 use pam::module::{PamHandle, PamHooks};
 use phases::{Phase, Request, Verdict};
 use std::ffi::CStr;
@@ -53,73 +57,20 @@ impl PamHooks for Deadbolt {
         run(pamh, Phase::Account, &module_args(&args), flags)
     }
 
+    /// Only a password change needs the password phase: it lives in an
+    /// object of its own, loaded here (see `ffi::chauthtok_in_password_object`).
     fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        let args = module_args(&args);
-        let _limits = limits::raise();
-        panic_if_asked(&args);
-        let user = match user_name(pamh) {
-            Ok(user) => user,
-            Err(code) => return code,
-        };
-        let (service, rhost, tty) = origin_items(pamh);
-        let origin = format!(
-            "{} uid={}",
-            phases::origin(
-                service.as_deref().unwrap_or(""),
-                rhost.as_deref().unwrap_or(""),
-                tty.as_deref().unwrap_or("")
-            ),
-            nix::unistd::getuid()
-        );
-        password::chauthtok(pamh, &user, &origin, &args, flags)
+        match ffi::chauthtok_in_password_object(pamh, &args, flags) {
+            Ok(code) => code,
+            Err(why) => {
+                log::error(&format!("the password phase cannot run: {why}"));
+                PamResultCode::PAM_SYSTEM_ERR
+            }
+        }
     }
 
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         PamResultCode::PAM_SUCCESS
-    }
-}
-
-/// Module arguments that are not UTF-8 cannot be ours: they are logged and
-/// skipped, like any other unknown argument.
-fn module_args<'a>(args: &[&'a CStr]) -> Vec<&'a str> {
-    args.iter()
-        .filter_map(|a| match a.to_str() {
-            Ok(s) => Some(s),
-            Err(_) => {
-                log::error("ignoring a module argument that is not UTF-8");
-                None
-            }
-        })
-        .collect()
-}
-
-fn item_text(item: Option<&CStr>) -> Option<String> {
-    item.map(|c| String::from_utf8_lossy(c.to_bytes()).into_owned())
-}
-
-/// PAM_SERVICE, PAM_RHOST and PAM_TTY: where a request comes from.
-fn origin_items(pamh: &PamHandle) -> (Option<String>, Option<String>, Option<String>) {
-    (
-        item_text(pamh.get_item::<Service>().ok().flatten().map(|s| s.0)),
-        item_text(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0)),
-        item_text(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0)),
-    )
-}
-
-/// The `test_panic` argument lets the test suite prove that a panic ends
-/// as PAM_ABORT at the boundary rather than killing the host program.
-fn panic_if_asked(args: &[&str]) {
-    if args.contains(&"test_panic") {
-        panic!("test_panic: deliberate panic requested by the module arguments");
-    }
-}
-
-/// The user name as raw bytes: checked by the caller, never trusted here.
-fn user_name(pamh: &mut PamHandle) -> Result<Vec<u8>, PamResultCode> {
-    match pamh.get_item::<User>()? {
-        Some(User(name)) => Ok(name.to_bytes().to_vec()),
-        // Not set yet: ask the application, as pam_faillock does.
-        None => pamh.get_user(None).map(String::into_bytes),
     }
 }
 
@@ -153,7 +104,12 @@ fn run(pamh: &mut PamHandle, phase: Phase, args: &[&str], flags: PamFlag) -> Pam
         warning,
         delay,
         attempt,
-    } = phases::decide(&request);
+    } = {
+        let mut cache = ffi::take_state_cache(pamh);
+        let verdict = phases::decide(&request, &mut cache);
+        ffi::keep_state_cache(pamh, cache);
+        verdict
+    };
     // Kept for authfail or authsucc; a later preauth (sshd retries in one
     // transaction) replaces it, and authfail or authsucc use it up.
     let kept = match (&attempt, phase) {

@@ -46,3 +46,23 @@ pub fn info(text: &str) {
 pub fn critical(text: &str) {
     send(Severity::LOG_CRIT, text);
 }
+
+/// Rhost, tty and service come from the application and, through reverse
+/// DNS, from the network: keep them short and free of control characters
+/// before they reach the state or the log.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .take(128)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Where a request came from, as every log line says it.
+pub fn origin(service: &str, rhost: &str, tty: &str) -> String {
+    format!(
+        "service={} rhost={} tty={}",
+        clean(service),
+        clean(rhost),
+        clean(tty)
+    )
+}

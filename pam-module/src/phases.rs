@@ -1,11 +1,11 @@
 //! What each PAM call decides, in safe code with the time passed in.
 
-use crate::log;
+use crate::log::{self, clean, origin};
 use crate::settings;
 use deadbolt_config::{Config, EffectiveLockout};
 use deadbolt_core::identity::{self, Account};
 use deadbolt_core::password::{format_date, Ageing};
-use deadbolt_core::store::{AttemptId, Loaded, Pending};
+use deadbolt_core::store::{AttemptId, DecodeCache, Loaded, Pending};
 use deadbolt_core::{Failure, LockStatus, StateStore, Timestamp, UserName, UserState};
 use pam::constants::PamResultCode;
 use std::path::Path;
@@ -94,16 +94,6 @@ fn cannot_count(subject: &Subject, why: &str, request: &Request) -> Verdict {
     }
 }
 
-/// Rhost, tty and service come from the application and, through reverse
-/// DNS, from the network: keep them short and free of control characters
-/// before they reach the state or the log.
-fn clean(text: &str) -> String {
-    text.chars()
-        .take(128)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 struct Subject {
     name: UserName,
     account: Account,
@@ -129,18 +119,9 @@ impl Subject {
     }
 }
 
-/// Where a request came from, as every log line says it.
-pub(crate) fn origin(service: &str, rhost: &str, tty: &str) -> String {
-    format!(
-        "service={} rhost={} tty={}",
-        clean(service),
-        clean(rhost),
-        clean(tty)
-    )
-}
-
-pub fn decide(request: &Request) -> Verdict {
-    decide_on(request, &System)
+/// `cache` lives as long as the PAM transaction: see [`DecodeCache`].
+pub fn decide(request: &Request, cache: &mut DecodeCache) -> Verdict {
+    decide_on(request, &System, cache)
 }
 
 /// What a decision learns from the host around it: the configuration and
@@ -191,7 +172,7 @@ impl Groups for identity::Membership {
     }
 }
 
-pub(crate) fn decide_on(request: &Request, host: &impl Host) -> Verdict {
+pub(crate) fn decide_on(request: &Request, host: &impl Host, cache: &mut DecodeCache) -> Verdict {
     let name = match UserName::from_bytes(request.user) {
         Ok(name) => name,
         Err(why) => {
@@ -230,7 +211,7 @@ pub(crate) fn decide_on(request: &Request, host: &impl Host) -> Verdict {
         };
     }
     let Some(account) = host.lookup(name.as_str()) else {
-        return unknown_user(request, &config, &name);
+        return unknown_user(request, &config, &name, cache);
     };
     // State is kept under the account's own name, so `ALICE` and
     // `alice@corp.example` meet alice's tally, lock and disable.
@@ -271,10 +252,10 @@ pub(crate) fn decide_on(request: &Request, host: &impl Host) -> Verdict {
     };
     let store_dir = config.state.dir.as_path();
     match request.phase {
-        Phase::PreAuth => preauth(request, &subject, store_dir),
-        Phase::AuthFail => authfail(request, &subject, store_dir),
-        Phase::AuthSucc => authsucc(request, &subject, store_dir),
-        Phase::Account => account_phase(request, &subject, store_dir, || {
+        Phase::PreAuth => preauth(request, &subject, store_dir, cache),
+        Phase::AuthFail => authfail(request, &subject, store_dir, cache),
+        Phase::AuthSucc => authsucc(request, &subject, store_dir, cache),
+        Phase::Account => account_phase(request, &subject, store_dir, cache, || {
             config
                 .effective_password(|group| membership.contains(group))
                 .ageing
@@ -286,7 +267,12 @@ pub(crate) fn decide_on(request: &Request, host: &impl Host) -> Verdict {
 /// names cannot fill the disk; the password module refuses them anyway.
 /// Tracked, they go through the same steps as a known user under the
 /// default policy, so neither the pause nor the lock tells them apart.
-fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict {
+fn unknown_user(
+    request: &Request,
+    config: &Config,
+    name: &UserName,
+    cache: &mut DecodeCache,
+) -> Verdict {
     if config.state.track_unknown_users && request.phase != Phase::Account {
         let subject = Subject {
             name: name.clone(),
@@ -302,9 +288,9 @@ fn unknown_user(request: &Request, config: &Config, name: &UserName) -> Verdict 
         };
         let dir = config.state.dir.as_path();
         return match request.phase {
-            Phase::PreAuth => preauth(request, &subject, dir),
-            Phase::AuthFail => authfail(request, &subject, dir),
-            _ => authsucc(request, &subject, dir),
+            Phase::PreAuth => preauth(request, &subject, dir, cache),
+            Phase::AuthFail => authfail(request, &subject, dir, cache),
+            _ => authsucc(request, &subject, dir, cache),
         };
     }
     match request.phase {
@@ -333,14 +319,23 @@ enum Current {
 /// caller's own (`pending`). A state that cannot be decoded, or that is not
 /// a private file of root's (tampering is treated as corruption), is set
 /// aside and the account disabled. A state directory that is not root's
-/// alone is unusable: the caller refuses non-exempt accounts.
-fn current_state(subject: &Subject, dir: &Path, now: Timestamp, pending: Pending) -> Current {
+/// alone is unusable: the caller refuses non-exempt accounts. The files are
+/// read afresh at every call, so a decision never rests on what another
+/// login changed since an earlier call; `cache` only spares decoding bytes
+/// already decoded.
+fn current_state(
+    subject: &Subject,
+    dir: &Path,
+    now: Timestamp,
+    pending: Pending,
+    cache: &mut DecodeCache,
+) -> Current {
     let store = match StateStore::open_existing(dir) {
         Ok(store) => store,
         Err(deadbolt_core::StoreError::Missing { .. }) => return Current::Nothing,
         Err(err) => return Current::Unusable(format!("state store unusable: {err}")),
     };
-    match store.load_counting(&subject.name, pending, now) {
+    match store.load_counting_cached(&subject.name, pending, now, cache) {
         Ok(Loaded::Present(state)) => Current::State(store, Box::new(state)),
         Ok(Loaded::Absent) => Current::Nothing,
         Ok(Loaded::Corrupt(why)) => {
@@ -436,8 +431,8 @@ fn describe(status: &LockStatus) -> String {
 /// then records the attempt as a failure in flight. Whatever happens to the
 /// process from here on (killed, out of a resource, stopped for good), the
 /// attempt counts, unless authsucc or authfail takes it back.
-fn preauth(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
-    match current_state(subject, dir, request.now, Pending::All) {
+fn preauth(request: &Request, subject: &Subject, dir: &Path, cache: &mut DecodeCache) -> Verdict {
+    match current_state(subject, dir, request.now, Pending::All, cache) {
         Current::Unusable(why) => return cannot_count(subject, &why, request),
         Current::Nothing => {}
         Current::State(store, state) => {
@@ -528,7 +523,7 @@ fn new_failure(request: &Request, subject: &Subject) -> Failure {
 
 /// After a wrong password. The attempt preauth recorded becomes a failure
 /// for good; without preauth in the stack, the failure is recorded now.
-fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+fn authfail(request: &Request, subject: &Subject, dir: &Path, cache: &mut DecodeCache) -> Verdict {
     // Every failed attempt waits alike, recorded or not, so the time an
     // answer takes does not tell an unknown or locked account from another.
     let mut failed = Verdict::code(PamResultCode::PAM_AUTH_ERR);
@@ -568,14 +563,15 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
     let own = request.attempt.as_ref();
     // One read for both sides: with an attempt of its own in flight, that
     // attempt is this failure; without, the failure is added now.
-    let mut after_state = match store.load_counting(&subject.name, Pending::All, request.now) {
-        Ok(Loaded::Present(state)) => state,
-        Ok(_) => UserState::default(),
-        Err(err) => {
-            log::critical(&format!("state of {}: {err}", subject.name));
-            return failed;
-        }
-    };
+    let mut after_state =
+        match store.load_counting_cached(&subject.name, Pending::All, request.now, cache) {
+            Ok(Loaded::Present(state)) => state,
+            Ok(_) => UserState::default(),
+            Err(err) => {
+                log::critical(&format!("state of {}: {err}", subject.name));
+                return failed;
+            }
+        };
     let failure = new_failure(request, subject);
     let mut before_state = after_state.clone();
     match own {
@@ -655,10 +651,10 @@ fn authfail(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
 /// After a right password: the account may have been locked meanwhile by a
 /// failure elsewhere; otherwise the attempt preauth recorded is withdrawn,
 /// and earlier failures are forgiven with a success time.
-fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
+fn authsucc(request: &Request, subject: &Subject, dir: &Path, cache: &mut DecodeCache) -> Verdict {
     let own = request.attempt.as_ref();
     let pending = own.map_or(Pending::All, Pending::AllBut);
-    let (store, state) = match current_state(subject, dir, request.now, pending) {
+    let (store, state) = match current_state(subject, dir, request.now, pending, cache) {
         Current::Unusable(why) => return cannot_count(subject, &why, request),
         Current::Nothing => return Verdict::code(PamResultCode::PAM_SUCCESS),
         Current::State(store, state) => (store, state),
@@ -711,6 +707,15 @@ fn authsucc(request: &Request, subject: &Subject, dir: &Path) -> Verdict {
             Err(err) => log::error(&format!("state of {}: {err}", subject.name)),
         }
     }
+    // After a success no failure held counts again, but every read decodes
+    // them until a fold drops them, and only the failure path folds: a user
+    // who once held hundreds would pay for them at every login. Dropped
+    // once, now, with the fold's two syncs; never waiting for the lock.
+    if state.failures.len() > deadbolt_core::store::FOLD_AT {
+        if let Err(err) = store.fold(&subject.name, request.now) {
+            log::error(&format!("state of {}: {err}", subject.name));
+        }
+    }
     Verdict::code(PamResultCode::PAM_SUCCESS)
 }
 
@@ -720,6 +725,7 @@ fn account_phase(
     request: &Request,
     subject: &Subject,
     dir: &Path,
+    cache: &mut DecodeCache,
     ageing: impl FnOnce() -> Ageing,
 ) -> Verdict {
     if let Some(id) = &request.attempt {
@@ -729,7 +735,7 @@ fn account_phase(
             let _ = store.withdraw_attempt(&subject.name, id);
         }
     }
-    let state = match current_state(subject, dir, request.now, Pending::All) {
+    let state = match current_state(subject, dir, request.now, Pending::All, cache) {
         Current::Unusable(why) => {
             let mut verdict = cannot_count(subject, &why, request);
             if verdict.code != PamResultCode::PAM_SUCCESS {

@@ -504,6 +504,7 @@ fn the_deb_locks_a_real_user_through_debians_common_stacks_and_leaves_them_worki
     let listed = run_ok("dpkg", &["-L", PACKAGE], "");
     let deb_only = [
         "/usr/lib/x86_64-linux-gnu/security/pam_deadbolt.so",
+        "/usr/lib/x86_64-linux-gnu/security/pam_deadbolt_password.so",
         "/usr/share/pam-configs/deadbolt",
         "/usr/share/pam-configs/deadbolt-history",
         "/usr/lib/systemd/system/deadbolt-syncd.service",
@@ -701,6 +702,7 @@ fn the_rpm_carries_the_same_files_in_red_hat_paths() {
     let listed = run_ok("rpm", &["-qlp", rpm.to_str().expect("UTF-8 path")], "");
     let rpm_only = [
         "/usr/lib64/security/pam_deadbolt.so",
+        "/usr/lib64/security/pam_deadbolt_password.so",
         "/usr/share/licenses/deadbolt/LICENSE-django",
         "/usr/lib/systemd/system/deadbolt-syncd.service",
     ];

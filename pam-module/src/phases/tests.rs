@@ -161,14 +161,17 @@ impl Fixture {
     /// (preauth, then authfail), as a user typing them would leave them.
     fn fail(&self, user: &str, offsets: &[i64]) {
         for &at in offsets {
+            let mut cache = DecodeCache::default();
             let pre = decide_on(
                 &self.request(Phase::PreAuth, user.as_bytes(), at, true, None),
                 &self.host,
+                &mut cache,
             );
             assert_eq!(pre.code, PamResultCode::PAM_SUCCESS, "preauth at {at}");
             let failed = decide_on(
                 &self.request(Phase::AuthFail, user.as_bytes(), at, true, pre.attempt),
                 &self.host,
+                &mut cache,
             );
             assert_eq!(failed.code, PamResultCode::PAM_AUTH_ERR, "authfail at {at}");
         }
@@ -310,12 +313,15 @@ fn play(rows: Vec<Row>) {
         let mut fx = Fixture::new(&row);
         (row.given)(&fx);
         fx.host.untrusted = row.untrusted;
+        // One transaction: its calls share what they decoded.
+        let mut cache = DecodeCache::default();
         let (phase, attempt) = match row.step {
             Step::Alone(phase) => (phase, None),
             Step::AfterPreauth(phase) => {
                 let pre = decide_on(
                     &fx.request(Phase::PreAuth, &row.user, row.at, true, None),
                     &fx.host,
+                    &mut cache,
                 );
                 assert_eq!(pre.code, PamResultCode::PAM_SUCCESS, "{what}: preauth");
                 assert!(pre.attempt.is_some(), "{what}: preauth recorded no attempt");
@@ -325,7 +331,7 @@ fn play(rows: Vec<Row>) {
         let before = fx.snapshot();
         fx.host.asked.set(0);
         let request = fx.request(phase, &row.user, row.at, row.password_given, attempt);
-        let verdict = decide_on(&request, &fx.host);
+        let verdict = decide_on(&request, &fx.host, &mut cache);
         assert_eq!(verdict.code, row.code, "{what}: code");
         assert_eq!(verdict.message.as_deref(), row.message, "{what}: message");
         assert_eq!(verdict.warning.as_deref(), row.warning, "{what}: warning");
@@ -367,6 +373,13 @@ fn three_failures(fx: &Fixture) {
 /// Two failures, 20 and 10 seconds before T0: one more locks.
 fn two_failures(fx: &Fixture) {
     fx.fail("alice", &[-20, -10]);
+}
+
+/// Twelve failures, 1,000 seconds apart (more than `fail_interval`): never
+/// a lock, and more than a fold's worth.
+fn spread_failures(fx: &Fixture) {
+    let offsets: Vec<i64> = (1..=12).map(|i| -1000 * i).collect();
+    fx.fail("alice", &offsets);
 }
 
 fn root_past_deny(fx: &Fixture) {
@@ -765,6 +778,32 @@ fn authfail() {
 fn authsucc() {
     use PamResultCode::*;
     play(vec![
+        Row {
+            what: "more failures than a fold's worth: dropped at the success, not decoded again",
+            given: spread_failures,
+            step: Step::AfterPreauth(Phase::AuthSucc),
+            effects: vec![
+                Effect::Succeeded("alice"),
+                Effect::Check(|fx| {
+                    let held = fx.state("alice", 0).expect("state").failures.len();
+                    assert_eq!(held, 0, "failures still held after the success");
+                }),
+            ],
+            ..Row::default()
+        },
+        Row {
+            what: "a few failures: forgiven, and kept until the next fold (no sync)",
+            given: two_failures,
+            step: Step::AfterPreauth(Phase::AuthSucc),
+            effects: vec![
+                Effect::Succeeded("alice"),
+                Effect::Check(|fx| {
+                    let held = fx.state("alice", 0).expect("state").failures.len();
+                    assert_eq!(held, 2);
+                }),
+            ],
+            ..Row::default()
+        },
         Row {
             what: "a right password forgives the earlier failures",
             given: two_failures,
@@ -1184,4 +1223,43 @@ fn hostile_names() {
         }
     }
     play(rows);
+}
+
+/// The calls of one transaction share what they decoded, but each reads the
+/// files afresh: a lock that failures elsewhere completed between preauth
+/// and authsucc, folded into the state file meanwhile, refuses the right
+/// password.
+#[test]
+fn a_lock_completed_between_two_calls_is_seen() {
+    let fx = Fixture::new(&Row::default());
+    let alice = UserName::parse("alice").expect("name");
+    two_failures(&fx);
+    fx.store().fold(&alice, t(0)).expect("fold");
+    let mut cache = DecodeCache::default();
+    let pre = decide_on(
+        &fx.request(Phase::PreAuth, b"alice", 0, true, None),
+        &fx.host,
+        &mut cache,
+    );
+    assert_eq!(pre.code, PamResultCode::PAM_SUCCESS);
+    let elsewhere = UserState {
+        failures: [Failure {
+            time: t(-5),
+            host: "other".to_owned(),
+            source: "192.0.2.7".to_owned(),
+            service: "sshd".to_owned(),
+            pid: 7,
+        }]
+        .into(),
+        ..UserState::default()
+    };
+    fx.merge("alice", elsewhere);
+    fx.store().fold(&alice, t(0)).expect("fold");
+    let after = decide_on(
+        &fx.request(Phase::AuthSucc, b"alice", 0, true, pre.attempt),
+        &fx.host,
+        &mut cache,
+    );
+    assert_eq!(after.code, PamResultCode::PAM_AUTH_ERR);
+    assert_eq!(after.message.as_deref(), Some(LOCKED_10_MIN));
 }
