@@ -1,0 +1,265 @@
+//! Writers killed with SIGKILL at random points: logins in the middle of a
+//! failure, password changes in the middle of their commit, deadboltctl in
+//! the middle of a change, and deadbolt-syncd while it syncs. Afterwards
+//! every state decodes, nothing acknowledged is lost, and the directory
+//! agrees with the hosts.
+//!
+//! Each test prints its seed; `DEADBOLT_CRASH_SEED=N` runs it again with
+//! the same kill points (the same delays; what they hit still depends on
+//! the machine's load). `DEADBOLT_CRASH_SCALE=K` (default 1) multiplies the
+//! number of kills.
+
+use deadbolt_core::store::Loaded;
+use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
+use deadbolt_tests::crash::{run_killed_after, scale, Ended, Rng, RunTimes, SystemService};
+use deadbolt_tests::PamEnv;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const USERS: [&str; 3] = ["alice", "bob", "carol"];
+const PW: &str = "Right-Passw0rd!";
+
+/// Kills of login processes per unit of `DEADBOLT_CRASH_SCALE`.
+const LOGIN_KILLS: u64 = 2000;
+/// Of every hundred logins, how many are killed; the rest run to the end.
+const KILL_PERCENT: u64 = 70;
+
+fn user(name: &str) -> UserName {
+    UserName::parse(name).expect("a valid user name")
+}
+
+/// The state as the library reads it, every pending attempt counted;
+/// panics unless it decodes.
+fn decoded(dir: &Path, name: &str) -> Option<UserState> {
+    let store = StateStore::open_existing(dir).expect("open the state store");
+    match store.load(&user(name)).expect("read the state") {
+        Loaded::Present(state) => Some(state),
+        Loaded::Absent => None,
+        Loaded::Corrupt(why) => panic!("the state of {name} does not decode: {why}"),
+    }
+}
+
+/// Every name under `dir`, relative, sorted.
+fn names_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir)
+            .expect("list a state directory")
+            .flatten()
+        {
+            let path = entry.path();
+            out.push(
+                path.strip_prefix(base)
+                    .expect("under base")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(base, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Files a killed writer leaves: partial records and temporary states.
+fn leftovers(dir: &Path) -> Vec<String> {
+    names_under(dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".new") || n.contains(".tmp."))
+        .collect()
+}
+
+/// Whether pamtester says PAM answered `authenticate` with a failure.
+fn refused_by_pam(out: &Ended) -> bool {
+    out.status.code() == Some(1) && out.stderr.contains("Authentication failure")
+}
+
+fn show(out: &Ended) -> String {
+    format!(
+        "pid {} {}: stdout {:?} stderr {:?}",
+        out.pid, out.status, out.stdout, out.stderr
+    )
+}
+
+/// What the storm of logins saw, per user: the pids of logins PAM answered
+/// with a failure, and of those killed before they answered.
+#[derive(Default)]
+struct Logins {
+    acknowledged: BTreeMap<String, BTreeSet<u32>>,
+    killed: BTreeMap<String, BTreeSet<u32>>,
+}
+
+#[test]
+fn logins_killed_at_random_points_lose_no_acknowledged_failure() {
+    let mut builder = PamEnv::builder()
+        .lockout("deny", "10000")
+        .lockout("unlock_after", "\"never\"");
+    for name in USERS {
+        builder = builder.user(name, PW);
+    }
+    let env = builder.build();
+    let service = SystemService::install(&env);
+    let mut rng = Rng::from_env("logins killed at random points");
+    let login = |name: &str, kill_after: Option<Duration>| {
+        run_killed_after(
+            service.pamtester(name, &["authenticate"]),
+            b"wrong password\n",
+            kill_after,
+        )
+    };
+    let logins = Mutex::new(Logins::default());
+    let record = |name: &str, out: Ended| {
+        let mut logins = logins.lock().expect("no worker panicked");
+        if out.killed() {
+            logins
+                .killed
+                .entry(name.to_owned())
+                .or_default()
+                .insert(out.pid);
+        } else {
+            assert!(refused_by_pam(&out), "{name}: {}", show(&out));
+            logins
+                .acknowledged
+                .entry(name.to_owned())
+                .or_default()
+                .insert(out.pid);
+        }
+    };
+    // The delays span most of a login, from the end of the program's start
+    // (exec, libpam, the module loading: a third of the time, where a kill
+    // tests nothing of ours) to after it has answered.
+    let times = RunTimes::default();
+    for _ in 0..6 {
+        let out = login("alice", None);
+        times.add(out.ran);
+        record("alice", out);
+    }
+    let target = LOGIN_KILLS * scale();
+    let kills = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let mut rng = rng.fork();
+            let (kills, login, record, times) = (&kills, &login, &record, &times);
+            scope.spawn(move || {
+                while kills.load(Ordering::Relaxed) < target {
+                    let name = USERS[rng.below(USERS.len() as u64) as usize];
+                    let kill_after = rng.chance(KILL_PERCENT).then(|| {
+                        let whole = times.mean();
+                        rng.delay_between(whole * 3 / 10, whole * 11 / 10)
+                    });
+                    let out = login(name, kill_after);
+                    if out.killed() {
+                        kills.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        times.add(out.ran);
+                    }
+                    record(name, out);
+                }
+            });
+        }
+    });
+    let storm = started.elapsed();
+    let logins = logins.into_inner().expect("no worker panicked");
+    let dir = env.state_dir();
+    let left = leftovers(dir);
+    let names = names_under(dir);
+    assert!(
+        !names.iter().any(|n| n.starts_with(".corrupt.")),
+        "a killed writer left something a read took for corrupt: {names:?}"
+    );
+
+    let store = StateStore::open_existing(dir).expect("open the state store");
+    let mut counted_killed = 0;
+    let mut least_acknowledged = u64::MAX;
+    for name in USERS {
+        let acknowledged = logins.acknowledged.get(name).cloned().unwrap_or_default();
+        let killed = logins.killed.get(name).cloned().unwrap_or_default();
+        let state = decoded(dir, name).expect("a state for every user");
+        let recorded: BTreeSet<u32> = state.failures.iter().map(|f| f.pid).collect();
+        let lost: Vec<_> = acknowledged.difference(&recorded).collect();
+        assert!(
+            lost.is_empty(),
+            "{name}: acknowledged failures lost: {lost:?}"
+        );
+        let invented: Vec<_> = recorded
+            .iter()
+            .filter(|pid| !acknowledged.contains(pid) && !killed.contains(pid))
+            .collect();
+        assert!(
+            invented.is_empty(),
+            "{name}: failures of no login: {invented:?}"
+        );
+        assert_eq!(
+            state.failures.len(),
+            recorded.len(),
+            "{name}: one failure per login"
+        );
+        counted_killed += killed.intersection(&recorded).count();
+        // deadboltctl reads the same: every state decodes for it too.
+        let status = env.status_json(name);
+        assert_eq!(
+            status["failures"].as_u64(),
+            Some(state.failures.len() as u64),
+            "{name}: {status}"
+        );
+        // Folding settles what the killed left: partial records and dead
+        // attempts go, and the count stays.
+        assert!(store.fold(&user(name), Timestamp::now()).expect("fold"));
+        let after = decoded(dir, name).expect("still a state");
+        assert_eq!(
+            after.failures, state.failures,
+            "{name}: the fold changed the count"
+        );
+        let events = dir.join(format!("{name}.events"));
+        let unsettled: Vec<_> = names_under(&events)
+            .into_iter()
+            .filter(|n| n.ends_with(".new") || n.ends_with(".pending"))
+            .collect();
+        assert!(
+            unsettled.is_empty(),
+            "{name}: left after the fold: {unsettled:?}"
+        );
+        least_acknowledged = least_acknowledged.min(acknowledged.len() as u64);
+    }
+    let acknowledged: usize = logins.acknowledged.values().map(BTreeSet::len).sum();
+    let killed: usize = logins.killed.values().map(BTreeSet::len).sum();
+    eprintln!(
+        "{killed} logins killed ({counted_killed} of them after their attempt was recorded, \
+         counted as failures), {acknowledged} acknowledged and every one recorded, in {:.1} s \
+         (a whole login took {} ms); left by killed writers: {} files ({left:?})",
+        storm.as_secs_f64(),
+        times.mean().as_millis(),
+        left.len()
+    );
+    assert!(killed as u64 >= target, "{killed} kills");
+    assert!(
+        least_acknowledged > 0,
+        "a user without an acknowledged failure"
+    );
+
+    // With `deny` at what every user's acknowledged failures reach, every
+    // one is locked, and the right password is refused.
+    let text = env
+        .config_text()
+        .replace("deny = 10000", &format!("deny = {least_acknowledged}"));
+    env.write_config(&text);
+    for name in USERS {
+        assert!(
+            env.is_locked(name),
+            "{name} not locked at deny = {least_acknowledged}"
+        );
+        let out = run_killed_after(
+            service.pamtester(name, &["authenticate"]),
+            format!("{PW}\n").as_bytes(),
+            None,
+        );
+        assert!(refused_by_pam(&out), "{name} got in: {}", show(&out));
+    }
+}
