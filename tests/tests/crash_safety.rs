@@ -12,7 +12,7 @@
 use deadbolt_core::store::Loaded;
 use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
 use deadbolt_tests::crash::{run_killed_after, scale, Ended, Rng, RunTimes, SystemService};
-use deadbolt_tests::PamEnv;
+use deadbolt_tests::{PamEnv, Stack};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -262,4 +262,256 @@ fn logins_killed_at_random_points_lose_no_acknowledged_failure() {
         );
         assert!(refused_by_pam(&out), "{name} got in: {}", show(&out));
     }
+}
+
+/// Kills of password changes per unit of `DEADBOLT_CRASH_SCALE`; at most
+/// [`MAX_PASSWORD_KILLS`], so that every change stays in a history of
+/// `remember = 400` and none is trimmed away.
+const PASSWORD_KILLS: u64 = 60;
+const MAX_PASSWORD_KILLS: u64 = 300;
+
+/// The answers of a change by root on [`Stack::Password`]: pam_matrix's
+/// "Old password: ", then the new password for deadbolt's two prompts and
+/// pam_matrix's two.
+fn change_input(current: &str, new: &str) -> Vec<u8> {
+    format!("{current}\n{new}\n{new}\n{new}\n{new}\n").into_bytes()
+}
+
+#[test]
+fn password_changes_killed_in_their_commit_keep_the_old_record_or_the_new() {
+    let env = PamEnv::builder()
+        .user("dave", "Start-Passw0rd!")
+        .stack(Stack::Password)
+        .password("remember", "400")
+        .build();
+    let service = SystemService::install(&env);
+    let mut rng = Rng::from_env("password changes killed in their commit");
+    let dir = env.state_dir();
+    let times = RunTimes::default();
+    let target = (PASSWORD_KILLS * scale()).min(MAX_PASSWORD_KILLS);
+    let (mut kills, mut acknowledged, mut committed_then_killed) = (0, 0, 0);
+    let started = Instant::now();
+    for round in 0.. {
+        if kills >= target {
+            break;
+        }
+        let before = decoded(dir, "dave").unwrap_or_default();
+        // A change killed after pam_matrix stored the new password and
+        // before deadbolt's commit leaves the new one in pam_matrix's file:
+        // the next change starts from whatever it holds.
+        let current = service
+            .password("dave")
+            .expect("pam_matrix's file still names dave");
+        let new = format!("Crash-{round}-Tulip-{}!", rng.below(1_000_000));
+        // The first changes run to the end, to learn how long one takes.
+        let kill_after = (round >= 3 && rng.chance(KILL_PERCENT)).then(|| {
+            let whole = times.mean();
+            rng.delay_between(whole / 5, whole * 11 / 10)
+        });
+        let out = run_killed_after(
+            service.pamtester("dave", &["chauthtok"]),
+            &change_input(&current, &new),
+            kill_after,
+        );
+        let after = decoded(dir, "dave").unwrap_or_default();
+        assert!(
+            before.password_history.is_subset(&after.password_history),
+            "round {round}: a history record was lost"
+        );
+        let added: Vec<_> = after
+            .password_history
+            .difference(&before.password_history)
+            .collect();
+        match added.as_slice() {
+            [] => assert_eq!(
+                after.last_password_change, before.last_password_change,
+                "round {round}: a change time without its history record"
+            ),
+            [record] => {
+                assert_eq!(
+                    after.last_password_change,
+                    Some(record.changed_at),
+                    "round {round}: a history record without its change time"
+                );
+                assert!(after.last_password_change > before.last_password_change);
+            }
+            more => panic!("round {round}: {} records from one change", more.len()),
+        }
+        if out.killed() {
+            kills += 1;
+            committed_then_killed += added.len();
+        } else {
+            assert!(out.status.success(), "round {round}: {}", show(&out));
+            assert_eq!(
+                added.len(),
+                1,
+                "round {round}: an acknowledged change not recorded"
+            );
+            acknowledged += 1;
+            times.add(out.ran);
+        }
+    }
+    let names = names_under(dir);
+    assert!(
+        !names.iter().any(|n| n.starts_with(".corrupt.")),
+        "a killed commit left something a read took for corrupt: {names:?}"
+    );
+    env.status_json("dave");
+    eprintln!(
+        "{kills} password changes killed ({committed_then_killed} after their commit), \
+         {acknowledged} acknowledged and recorded, in {:.1} s (a whole change took {} ms); \
+         left by killed writers: {:?}",
+        started.elapsed().as_secs_f64(),
+        times.mean().as_millis(),
+        leftovers(dir)
+    );
+}
+
+/// Kills of deadboltctl per unit of `DEADBOLT_CRASH_SCALE`.
+const CTL_KILLS: u64 = 150;
+
+/// A change deadboltctl makes to the local state, and the one field of the
+/// state it writes.
+#[derive(Clone, Copy, Debug)]
+enum CtlChange {
+    Disable,
+    Enable,
+    Reactivate,
+    ResetPassword,
+}
+
+impl CtlChange {
+    const ALL: [CtlChange; 4] = [
+        CtlChange::Disable,
+        CtlChange::Enable,
+        CtlChange::Reactivate,
+        CtlChange::ResetPassword,
+    ];
+
+    fn verb(self) -> &'static str {
+        match self {
+            CtlChange::Disable => "disable",
+            CtlChange::Enable => "enable",
+            CtlChange::Reactivate => "reactivate",
+            CtlChange::ResetPassword => "reset-password",
+        }
+    }
+
+    /// `after` with this change's field taken back from `before`: equal to
+    /// `before` exactly when nothing else changed. Both are pruned first (a
+    /// write drops failures that can never count again). A reactivation
+    /// takes the failures it cleared with it: without its time, they must
+    /// all be there.
+    fn undone(self, before: &mut UserState, after: &UserState) -> UserState {
+        before.prune();
+        let mut undone = after.clone();
+        undone.prune();
+        match self {
+            CtlChange::Disable => undone.last_disable = before.last_disable,
+            CtlChange::Enable => undone.last_enable = before.last_enable,
+            CtlChange::Reactivate => {
+                if undone.last_reactivation != before.last_reactivation {
+                    undone.failures = before.failures.clone();
+                }
+                undone.last_reactivation = before.last_reactivation;
+            }
+            CtlChange::ResetPassword => undone.last_admin_reset = before.last_admin_reset,
+        }
+        undone
+    }
+
+    /// Whether the change is in `after` (it would be in `before` already
+    /// for a disable of a disabled account, which writes nothing).
+    fn is_in(self, before: &UserState, after: &UserState) -> bool {
+        match self {
+            CtlChange::Disable => after.is_disabled(),
+            CtlChange::Enable => !after.is_disabled(),
+            CtlChange::Reactivate => after.last_reactivation > before.last_reactivation,
+            CtlChange::ResetPassword => after.last_admin_reset > before.last_admin_reset,
+        }
+    }
+}
+
+#[test]
+fn deadboltctl_killed_mid_change_leaves_the_change_wholly_there_or_absent() {
+    let env = PamEnv::builder()
+        .user("erin", PW)
+        .lockout("deny", "3")
+        .lockout("unlock_after", "\"never\"")
+        .build();
+    let service = SystemService::install(&env);
+    let mut rng = Rng::from_env("deadboltctl killed mid-change");
+    let dir = env.state_dir();
+    let store = StateStore::open_or_create(dir).expect("open the state store");
+    let times = RunTimes::default();
+    let target = CTL_KILLS * scale();
+    let (mut kills, mut acknowledged, mut made_then_killed) = (0, 0, 0);
+    let started = Instant::now();
+    for round in 0.. {
+        if kills >= target {
+            break;
+        }
+        let change = CtlChange::ALL[rng.below(CtlChange::ALL.len() as u64) as usize];
+        if let CtlChange::Reactivate = change {
+            // Something for the reactivation to clear, recorded as a login
+            // would record it.
+            let mut failure = UserState::default();
+            failure.failures.insert(deadbolt_core::Failure {
+                time: Timestamp::now(),
+                host: "crash-test".to_owned(),
+                source: "tty1".to_owned(),
+                service: service.name.clone(),
+                pid: round,
+            });
+            store
+                .merge_in(&user("erin"), &failure, Timestamp::now(), false)
+                .expect("record a failure");
+        }
+        let mut before = decoded(dir, "erin").unwrap_or_default();
+        let kill_after = (round >= 3 && rng.chance(KILL_PERCENT)).then(|| {
+            let whole = times.mean();
+            rng.delay_between(whole / 5, whole * 11 / 10)
+        });
+        let out = run_killed_after(
+            service.deadboltctl(&[change.verb(), "erin"]),
+            b"",
+            kill_after,
+        );
+        let after = decoded(dir, "erin").unwrap_or_default();
+        assert_eq!(
+            change.undone(&mut before, &after),
+            before,
+            "round {round}: {change:?} changed more than its own field"
+        );
+        let made = change.is_in(&before, &after);
+        if out.killed() {
+            kills += 1;
+            made_then_killed += usize::from(made && after != before);
+        } else {
+            assert!(
+                out.status.success(),
+                "round {round}: {change:?}: {}",
+                show(&out)
+            );
+            assert!(made, "round {round}: {change:?} acknowledged and not there");
+            acknowledged += 1;
+            times.add(out.ran);
+        }
+        // deadboltctl reads the state as the library does.
+        let status = env.status_json("erin");
+        assert_eq!(status["disabled"], after.is_disabled(), "{status}");
+    }
+    let names = names_under(dir);
+    assert!(
+        !names.iter().any(|n| n.starts_with(".corrupt.")),
+        "a killed change left something a read took for corrupt: {names:?}"
+    );
+    eprintln!(
+        "{kills} deadboltctl changes killed ({made_then_killed} after writing), \
+         {acknowledged} acknowledged and there, in {:.1} s (a whole change took {} ms); \
+         left by killed writers: {:?}",
+        started.elapsed().as_secs_f64(),
+        times.mean().as_millis(),
+        leftovers(dir)
+    );
 }
