@@ -12,6 +12,8 @@
 use deadbolt_core::store::Loaded;
 use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
 use deadbolt_tests::crash::{run_killed_after, scale, Ended, Rng, RunTimes, SystemService};
+use deadbolt_tests::fleet::{FleetHost, Syncd, PROPAGATION};
+use deadbolt_tests::slapd::{wait_until, Directory};
 use deadbolt_tests::{PamEnv, Stack};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -513,5 +515,148 @@ fn deadboltctl_killed_mid_change_leaves_the_change_wholly_there_or_absent() {
         started.elapsed().as_secs_f64(),
         times.mean().as_millis(),
         leftovers(dir)
+    );
+}
+
+/// Kills of deadbolt-syncd per unit of `DEADBOLT_CRASH_SCALE`.
+const DAEMON_KILLS: u64 = 20;
+
+/// The failure values `host` holds for `uid` in its record in the directory.
+fn directory_failures(directory: &Directory, uid: &str, host: &str) -> Vec<String> {
+    let record = directory.host_record_dn(&directory.employee_dn(uid), host);
+    directory
+        .entry(&record, &["deadboltFailure"])
+        .map(|e| e.values("deadboltFailure").to_vec())
+        .unwrap_or_default()
+}
+
+#[test]
+fn daemons_killed_while_they_sync_converge_with_every_failure_exactly_once() {
+    const PEOPLE: [&str; 2] = ["frank", "gwen"];
+    let directory = Directory::start();
+    for uid in PEOPLE {
+        directory.add_employee(uid, "ldap-pw", None);
+    }
+    let people: Vec<(&str, &str)> = PEOPLE.iter().map(|u| (*u, PW)).collect();
+    let lockout: &[(&str, &str)] = &[("deny", "10000")];
+    let hosts = [
+        FleetHost::new(&directory, "host-a", &people, lockout),
+        FleetHost::new(&directory, "host-b", &people, lockout),
+    ];
+    let services: Vec<SystemService> = hosts
+        .iter()
+        .map(|h| SystemService::install(&h.env))
+        .collect();
+    let mut daemons: Vec<Syncd> = hosts.iter().map(FleetHost::start_syncd).collect();
+    for daemon in &mut daemons {
+        daemon.wait_ready();
+    }
+    let mut rng = Rng::from_env("daemons killed while they sync");
+    let target = DAEMON_KILLS * scale();
+    // acknowledged[host][user]: failures PAM answered on that host.
+    let acknowledged = Mutex::new(vec![BTreeMap::<&str, u64>::new(); hosts.len()]);
+    let streaming = std::sync::atomic::AtomicBool::new(true);
+    let started = Instant::now();
+    let mut unready_kills = 0;
+    std::thread::scope(|scope| {
+        for (index, service) in services.iter().enumerate() {
+            let (acknowledged, streaming) = (&acknowledged, &streaming);
+            scope.spawn(move || {
+                let mut turn = 0;
+                while streaming.load(Ordering::Relaxed) {
+                    let uid = PEOPLE[turn % PEOPLE.len()];
+                    turn += 1;
+                    let out = run_killed_after(
+                        service.pamtester(uid, &["authenticate"]),
+                        b"wrong password\n",
+                        None,
+                    );
+                    assert!(refused_by_pam(&out), "{uid}: {}", show(&out));
+                    *acknowledged.lock().expect("no stream panicked")[index]
+                        .entry(uid)
+                        .or_default() += 1;
+                }
+            });
+        }
+        for _ in 0..target {
+            // The kill point: a moment in a stream of failures, with the
+            // daemon pushing them, resuming, or still loading.
+            std::thread::sleep(
+                rng.delay_between(Duration::from_millis(20), Duration::from_millis(400)),
+            );
+            let daemon = &mut daemons[rng.below(2) as usize];
+            daemon.restart();
+            if rng.chance(50) {
+                daemon.wait_ready();
+            } else {
+                unready_kills += 1;
+            }
+        }
+        streaming.store(false, Ordering::Relaxed);
+    });
+    for daemon in &mut daemons {
+        daemon.wait_ready();
+    }
+    let acknowledged = acknowledged.into_inner().expect("no stream panicked");
+    for uid in PEOPLE {
+        let total: u64 = acknowledged.iter().map(|per_host| per_host[uid]).sum();
+        for (index, host) in hosts.iter().enumerate() {
+            let own = acknowledged[index][uid];
+            wait_until(
+                &format!(
+                    "{own} failures of {uid} from {} in the directory",
+                    host.name
+                ),
+                PROPAGATION,
+                || {
+                    let values = directory_failures(&directory, uid, &host.name);
+                    (values.len() as u64 >= own).then_some(values)
+                },
+            );
+            wait_until(
+                &format!("{total} failures of {uid} on {}", host.name),
+                PROPAGATION,
+                || (host.env.failures(uid) >= total).then_some(()),
+            );
+        }
+        // Exactly: nothing pushed twice, nothing invented, on every side.
+        for (index, host) in hosts.iter().enumerate() {
+            let values = directory_failures(&directory, uid, &host.name);
+            let distinct: BTreeSet<&String> = values.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                values.len(),
+                "{uid} on {}: {values:?}",
+                host.name
+            );
+            assert_eq!(
+                values.len() as u64,
+                acknowledged[index][uid],
+                "{uid}: the directory's record of {}",
+                host.name
+            );
+            assert_eq!(host.env.failures(uid), total, "{uid} on {}", host.name);
+            decoded(host.env.state_dir(), uid).expect("a state");
+        }
+    }
+    for (daemon, host) in daemons.iter().zip(&hosts) {
+        let log = daemon.log_text();
+        assert!(
+            !log.contains("no longer resumes") && !log.contains("cannot be read"),
+            "{}: a restart did not resume from its cookie:\n{log}",
+            host.name
+        );
+        assert!(
+            host.sync_dir().join("cookie").exists(),
+            "{}: no cookie",
+            host.name
+        );
+    }
+    let failures: u64 = acknowledged.iter().flat_map(|h| h.values()).sum();
+    eprintln!(
+        "{target} daemons killed while syncing ({unready_kills} of them before they had \
+         loaded), {failures} failures on two hosts, all in the directory exactly once, in \
+         {:.1} s",
+        started.elapsed().as_secs_f64()
     );
 }
