@@ -47,6 +47,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+pub mod fake_ldap;
 pub mod fleet;
 pub mod kdc;
 pub mod slapd;
