@@ -63,7 +63,28 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Option<Arc<rustls::ClientCon
 
 /// Connects to `uri` and binds as the host: returns the handle, its
 /// connection driven in the background.
+///
+/// The whole of it, TLS and bind included, must finish within the
+/// configured `timeout`: a server that accepts and then never answers, or
+/// announces a message longer than it ever sends, would otherwise hold the
+/// daemon in its bind for good.
 pub async fn connect(
+    settings: &Settings,
+    uri: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    bind: &BindWith,
+) -> Result<Ldap, ConnError> {
+    tokio::time::timeout(settings.timeout, connect_and_bind(settings, uri, tls, bind))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnError::Connect(format!(
+                "no complete answer within {} ms (timeout)",
+                settings.timeout.as_millis()
+            )))
+        })
+}
+
+async fn connect_and_bind(
     settings: &Settings,
     uri: &str,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -93,8 +114,21 @@ pub async fn connect(
             ldap.sasl_gssapi_bind(&host).await
         }
     };
+    // A simple bind that got no result (the connection broke, the answer
+    // did not decode) is not a refusal: whoever reads the log must look at
+    // the server, not at the host's identity. A SASL bind's error may be
+    // the local Kerberos library's, and stays a bind error.
     result
-        .and_then(|r| r.success())
+        .map_err(|e| {
+            let why = one_line(&e.to_string());
+            match bind {
+                BindWith::Simple { .. } => {
+                    ConnError::Connect(format!("no usable answer to the bind ({why})"))
+                }
+                _ => ConnError::Bind(why),
+            }
+        })?
+        .success()
         .map_err(|e| ConnError::Bind(one_line(&e.to_string())))?;
     if !matches!(bind, BindWith::Simple { .. }) {
         // A SASL identity is whatever olcAuthzRegexp made of it: say which,

@@ -11,6 +11,7 @@
 //! no-op.
 
 use crate::conn::{self, ConnError};
+use crate::contain::{contained, AbortOnDrop};
 use crate::encoding;
 use crate::files::{self, SeenLocks, Status};
 use crate::log;
@@ -100,6 +101,12 @@ enum Inbound {
     /// The search ended: its result code and SyncDone cookie.
     Done(u32, String, Option<Vec<u8>>),
     Failed(String),
+}
+
+/// How an attempt at a session went.
+enum Attempt {
+    Refused(ConnError),
+    Session(Ended),
 }
 
 /// Why a session ended.
@@ -193,27 +200,31 @@ impl Daemon {
                     return;
                 }
                 self.status.server = Some(uri.clone());
-                match conn::connect(&self.settings, uri, tls.clone(), &self.bind).await {
-                    Ok(ldap) => {
-                        failures_in_a_row = 0;
-                        log::notice(&format!("connected to {uri}"));
-                        match self.session(ldap, uri, &mut shutdown, &mut changes).await {
-                            Ended::Shutdown => {
-                                self.write_status();
-                                return;
-                            }
-                            Ended::Lost(why) => {
-                                log::warning(&format!("the session with {uri} ended: {why}"));
-                                self.status.last_error = Some(why);
-                            }
-                        }
+                let attempt =
+                    contained(self.attempt(uri, tls.clone(), &mut shutdown, &mut changes));
+                match attempt.await {
+                    Ok(Attempt::Session(Ended::Shutdown)) => {
+                        self.write_status();
+                        return;
                     }
-                    Err(e) => {
+                    Ok(Attempt::Session(Ended::Lost(why))) => {
+                        failures_in_a_row = 0;
+                        log::warning(&format!("the session with {uri} ended: {why}"));
+                        self.status.last_error = Some(why);
+                    }
+                    Ok(Attempt::Refused(e)) => {
                         log::warning(&format!("{uri}: {e}"));
                         self.status.last_error = Some(e.to_string());
                         if matches!(e, ConnError::Tls(_)) {
                             log::error("TLS is not set up correctly: fix tls_ca_file");
                         }
+                    }
+                    // What was being pushed is pushed again after the next
+                    // refresh, whose full comparison sees every user.
+                    Err(why) => {
+                        let why = format!("{uri} sent an answer that does not parse ({why})");
+                        log::error(&format!("{why}: the session ends, a new one starts"));
+                        self.status.last_error = Some(why);
                     }
                 }
                 self.set_connected(false);
@@ -226,6 +237,23 @@ impl Daemon {
                 _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => return,
             }
+        }
+    }
+
+    /// Connects to `uri`, binds, and runs a session until it ends.
+    async fn attempt(
+        &mut self,
+        uri: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        shutdown: &mut watch::Receiver<bool>,
+        changes: &mut mpsc::Receiver<()>,
+    ) -> Attempt {
+        match conn::connect(&self.settings, uri, tls, &self.bind).await {
+            Ok(ldap) => {
+                log::notice(&format!("connected to {uri}"));
+                Attempt::Session(self.session(ldap, uri, shutdown, changes).await)
+            }
+            Err(e) => Attempt::Refused(e),
         }
     }
 
@@ -244,12 +272,12 @@ impl Daemon {
         changes: &mut mpsc::Receiver<()>,
     ) -> Ended {
         let (tx, mut inbound) = mpsc::channel(1024);
-        let reader = tokio::spawn(read_stream(
+        let reader = AbortOnDrop(tokio::spawn(read_stream(
             ldap.clone(),
             self.settings.clone(),
             self.cookie.clone(),
             tx,
-        ));
+        )));
         self.set_connected(true);
         self.status.server = Some(uri.to_owned());
         self.status.last_error = None;
@@ -259,7 +287,7 @@ impl Daemon {
         let mut scan = tokio::time::interval(self.settings.full_scan_every);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut scan_queue: Vec<UserName> = Vec::new();
-        let ended = loop {
+        let ended = 'session: loop {
             // A full comparison runs in batches, between looks at the stream.
             let batch_ready = self.status.refreshed && !scan_queue.is_empty();
             tokio::select! {
@@ -275,8 +303,7 @@ impl Daemon {
                         // pushing, so a push sees the latest picture.
                         while let Ok(more) = inbound.try_recv() {
                             if let Some(end) = self.inbound(more, &mut scan_queue) {
-                                reader.abort();
-                                return end;
+                                break 'session end;
                             }
                         }
                         if self.status.refreshed {
@@ -323,7 +350,7 @@ impl Daemon {
                 }
             }
         };
-        reader.abort();
+        drop(reader);
         let _ = ldap.unbind().await;
         ended
     }

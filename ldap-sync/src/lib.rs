@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod conn;
+pub mod contain;
 pub mod daemon;
 pub mod encoding;
 pub mod files;

@@ -106,6 +106,20 @@ impl FleetHost {
         users: &[(&str, &str)],
         lockout: Lockout,
     ) -> Self {
+        Self::with_directory_keys(uris, base_dn, name, host, users, lockout, "")
+    }
+
+    /// [`FleetHost::with_identity`] with more `[directory]` lines
+    /// (`timeout = "1s"`).
+    pub fn with_directory_keys(
+        uris: &[String],
+        base_dn: &str,
+        name: &str,
+        host: &crate::slapd::Host,
+        users: &[(&str, &str)],
+        lockout: Lockout,
+        directory_keys: &str,
+    ) -> Self {
         let mut builder = PamEnv::builder();
         for (key, value) in lockout {
             builder = builder.lockout(key, value);
@@ -113,7 +127,8 @@ impl FleetHost {
         for (user, password) in users {
             builder = builder.user(user, password);
         }
-        let toml = fleet_toml(name, uris, base_dn, &host.dn, &host.password_file);
+        let mut toml = fleet_toml(name, uris, base_dn, &host.dn, &host.password_file);
+        toml.push_str(directory_keys);
         let env = builder.toml(&toml).build();
         FleetHost {
             name: name.to_owned(),
@@ -251,6 +266,13 @@ impl Syncd {
 
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How the daemon exited, if it did: `None` while it runs.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     pub fn pid(&self) -> u32 {

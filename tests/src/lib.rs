@@ -48,6 +48,7 @@ use std::thread;
 use std::time::Duration;
 
 pub mod crash;
+pub mod fake_ldap;
 pub mod fleet;
 pub mod kdc;
 pub mod slapd;
