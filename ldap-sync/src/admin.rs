@@ -328,21 +328,33 @@ async fn act_on(
         ),
         Mod::Add(attribute.to_owned(), HashSet::from([value.clone()])),
     ];
-    // Older values can no longer change any answer: the latest wins.
-    if !older.is_empty() {
-        mods.push(Mod::Delete(attribute.to_owned(), older));
-    }
     if action == Action::Reactivate && locked {
         mods.push(Mod::Delete(
             "pwdAccountLockedTime".to_owned(),
             HashSet::new(),
         ));
     }
-    let done = ldap
+    // Older values can no longer change any answer (the latest wins), so
+    // they go with this change, where the ACL lets this person delete them.
+    let mut tidied = mods.clone();
+    if !older.is_empty() {
+        tidied.push(Mod::Delete(attribute.to_owned(), older.clone()));
+    }
+    let mut done = ldap
         .with_controls(permissive())
-        .modify(&entry.dn, mods)
+        .modify(&entry.dn, tidied)
         .await
         .map_err(|e| AdminError::Unreachable(e.to_string()))?;
+    // A manager may add a reactivation, not delete one (the example ACL
+    // grants `add`): his second reactivation of an employee leaves the
+    // older values in place rather than fail.
+    if done.rc == 50 && !older.is_empty() {
+        done = ldap
+            .with_controls(permissive())
+            .modify(&entry.dn, mods)
+            .await
+            .map_err(|e| AdminError::Unreachable(e.to_string()))?;
+    }
     match done.rc {
         0 => {}
         50 => {

@@ -825,6 +825,15 @@ impl Directory {
         }
     }
 
+    /// SIGKILL, then waits: the crash case. [`Directory::restart`] brings
+    /// it back on the same data.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Starts slapd again on the same ports with the same data.
     pub fn restart(&mut self) {
         self.stop();

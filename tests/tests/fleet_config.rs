@@ -292,13 +292,7 @@ fn a_manager_reactivates_with_sasl_external_mapped_to_his_own_entry() {
     let directory = Directory::start();
     let boss = directory.add_employee("boss", "boss-pw", None);
     let alice = directory.add_employee("alice", "x", Some(&boss));
-    directory
-        .modify(
-            directory.admin_dn(),
-            directory.admin_password(),
-            &format!("dn: {alice}\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n"),
-        )
-        .expect("lock alice in the directory");
+    directory.lock_for_good(&alice);
     map_peer_to(&directory, &boss);
     let toml = external_toml(&directory);
     let env = host_env(&toml);
@@ -308,6 +302,16 @@ fn a_manager_reactivates_with_sasl_external_mapped_to_his_own_entry() {
         .entry(&alice, &["deadboltReactivated", "pwdAccountLockedTime"])
         .expect("alice");
     assert_eq!(entry.values("deadboltReactivated").len(), 1, "{entry:?}");
+    assert!(entry.values("pwdAccountLockedTime").is_empty(), "{entry:?}");
+    // The example ACL lets a manager add a reactivation, not delete one: his
+    // second reactivation of alice keeps the older value rather than fail.
+    directory.lock_for_good(&alice);
+    let out = env.deadboltctl(&["reactivate", "alice", "--sasl-external"]);
+    assert!(out.succeeded(), "the second reactivation: {out}");
+    let entry = directory
+        .entry(&alice, &["deadboltReactivated", "pwdAccountLockedTime"])
+        .expect("alice");
+    assert_eq!(entry.values("deadboltReactivated").len(), 2, "{entry:?}");
     assert!(entry.values("pwdAccountLockedTime").is_empty(), "{entry:?}");
     // Without --as or --sasl-external, a configured directory is not ignored.
     let out = env.deadboltctl(&["reactivate", "alice"]);
