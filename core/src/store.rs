@@ -575,13 +575,20 @@ impl StateStore {
             Err(e) => return Err(io_err(&to)(e)),
         }
         if durable {
-            OpenOptions::new()
+            match OpenOptions::new()
                 .read(true)
                 .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
                 .open(&to)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&to))?;
-            sync_dir(&dir)?;
+            {
+                Ok(file) => {
+                    file.sync_all().map_err(io_err(&to))?;
+                    sync_dir(&dir)?;
+                }
+                // A concurrent fold took the failure into the state file,
+                // which it syncs before it removes the record: as durable.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&to)(e)),
+            }
         }
         self.mark_changed(user);
         Ok(())

@@ -9,6 +9,7 @@
 //! the machine's load). `DEADBOLT_CRASH_SCALE=K` (default 1) multiplies the
 //! number of kills.
 
+use deadbolt_core::state::MAX_FAILURES_KEPT;
 use deadbolt_core::store::Loaded;
 use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
 use deadbolt_tests::crash::{run_killed_after, scale, Ended, Rng, RunTimes, SystemService};
@@ -304,7 +305,8 @@ fn password_changes_killed_in_their_commit_keep_the_old_record_or_the_new() {
         let current = service
             .password("dave")
             .expect("pam_matrix's file still names dave");
-        let new = format!("Crash-{round}-Tulip-{}!", rng.below(1_000_000));
+        // Three digits at most: four of a kind in a row is refused.
+        let new = format!("Crash-{round}-Tulip-{}!", rng.below(1000));
         // The first changes run to the end, to learn how long one takes.
         let kill_after = (round >= 3 && rng.chance(KILL_PERCENT)).then(|| {
             let whole = times.mean();
@@ -658,5 +660,108 @@ fn daemons_killed_while_they_sync_converge_with_every_failure_exactly_once() {
          loaded), {failures} failures on two hosts, all in the directory exactly once, in \
          {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Kills of the store writer per unit of `DEADBOLT_CRASH_SCALE`.
+const WRITER_KILLS: u64 = 2000;
+
+/// Denser than logins, whose time goes mostly to starting the program: a
+/// writer does nothing but write, so nearly every kill lands in a write or
+/// a fold.
+#[test]
+fn store_writers_killed_mid_write_lose_no_acknowledged_write() {
+    let env = PamEnv::builder()
+        .lockout("deny", "10000")
+        .state("track_unknown_users", "true")
+        .build();
+    let dir = env.state_dir();
+    let mut rng = Rng::from_env("store writers killed mid-write");
+    let target = WRITER_KILLS * scale();
+    let kills = AtomicU64::new(0);
+    let acknowledged = Mutex::new(BTreeMap::<String, BTreeSet<String>>::new());
+    // A state keeps at most MAX_FAILURES_KEPT failures (the oldest go):
+    // each user takes this many writes, acknowledged or not, then the next.
+    let per_user = MAX_FAILURES_KEPT / 2;
+    let writes_begun = Mutex::new(0usize);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let mut rng = rng.fork();
+            let (kills, acknowledged, writes_begun) = (&kills, &acknowledged, &writes_begun);
+            scope.spawn(move || {
+                while kills.load(Ordering::Relaxed) < target {
+                    let name = {
+                        let begun = writes_begun.lock().expect("no worker panicked");
+                        format!("writer{}", *begun / per_user)
+                    };
+                    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_store-writer"));
+                    cmd.arg(dir).arg(&name);
+                    let kill_after =
+                        rng.delay_between(Duration::from_millis(2), Duration::from_millis(40));
+                    let out = run_killed_after(cmd, b"", Some(kill_after));
+                    assert!(out.killed(), "the writer stopped by itself: {}", show(&out));
+                    kills.fetch_add(1, Ordering::Relaxed);
+                    let marks: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
+                    // The acknowledged writes and the one in flight.
+                    *writes_begun.lock().expect("no worker panicked") += marks.len() + 1;
+                    acknowledged
+                        .lock()
+                        .expect("no worker panicked")
+                        .entry(name)
+                        .or_default()
+                        .extend(marks);
+                }
+            });
+        }
+    });
+    let acknowledged = acknowledged.into_inner().expect("no worker panicked");
+    let names = names_under(dir);
+    assert!(
+        !names.iter().any(|n| n.starts_with(".corrupt.")),
+        "a killed writer left something a read took for corrupt: {names:?}"
+    );
+    let left = leftovers(dir);
+    let mut writes = 0;
+    for (name, marks) in &acknowledged {
+        let state = decoded(dir, name).expect("a state");
+        let recorded: BTreeSet<&str> = state.failures.iter().map(|f| f.source.as_str()).collect();
+        let lost: Vec<_> = marks
+            .iter()
+            .filter(|m| !recorded.contains(m.as_str()))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{name}: {} acknowledged writes lost: {lost:?}",
+            lost.len()
+        );
+        assert_eq!(
+            env.status_json(name)["failures"].as_u64(),
+            Some(state.failures.len() as u64),
+            "{name}"
+        );
+        writes += marks.len();
+    }
+    // What the killed left is settled by the next write that folds: a
+    // partial record whose writer is gone is removed, a temporary state is
+    // replaced.
+    let store = StateStore::open_existing(dir).expect("open the state store");
+    for name in acknowledged.keys() {
+        let before = decoded(dir, name).expect("a state");
+        store
+            .update(&user(name), Timestamp::now(), |_| true)
+            .expect("a write");
+        assert_eq!(
+            decoded(dir, name).expect("a state").failures,
+            before.failures
+        );
+    }
+    assert_eq!(leftovers(dir), Vec::<String>::new(), "left after a write");
+    eprintln!(
+        "{} writers killed after 2 to 40 ms, {writes} acknowledged writes and every one \
+         there, in {:.1} s; left by killed writers: {} files ({left:?})",
+        kills.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        left.len()
     );
 }
