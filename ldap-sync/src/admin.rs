@@ -9,7 +9,6 @@ use crate::encoding;
 use crate::view::ACCOUNT_CLASS;
 use deadbolt_config::{DirectorySettings, LdapUri, Scheme};
 use deadbolt_core::Timestamp;
-use ldap3::controls::RawControl;
 use ldap3::result::LdapError;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
 use std::collections::HashSet;
@@ -161,8 +160,6 @@ pub struct Acted {
     pub lock_removed: bool,
 }
 
-const PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
-
 /// Does `action` to `user` as `person`, trying each server in turn.
 pub fn act(
     directory: &DirectorySettings,
@@ -194,9 +191,21 @@ pub fn act(
             }
             match connect(directory, &uri.text, person).await {
                 Ok(mut ldap) => {
-                    let result = act_on(&mut ldap, directory, person, user, action, now).await;
+                    // Read and written again when the entry changed under it.
+                    let mut result = Ok(None);
+                    for _ in 0..3 {
+                        result = act_once(&mut ldap, directory, person, user, action, now).await;
+                        if !matches!(result, Ok(None)) {
+                            break;
+                        }
+                    }
                     let _ = ldap.unbind().await;
-                    return result.map(|(entry_dn, lock_removed)| Acted {
+                    let done = result?.ok_or_else(|| {
+                        AdminError::Other(format!(
+                            "{user}'s entry kept changing while this was written: try again"
+                        ))
+                    });
+                    return done.map(|(entry_dn, lock_removed)| Acted {
                         entry_dn,
                         server: uri.text.clone(),
                         at: now,
@@ -275,14 +284,16 @@ async fn connect(
     }
 }
 
-async fn act_on(
+/// Reads `user`'s entry and writes `action` to it; `None` when the entry
+/// changed between the read and the write, which then changed nothing.
+async fn act_once(
     ldap: &mut Ldap,
     directory: &DirectorySettings,
     person: &Person,
     user: &str,
     action: Action,
     now: Timestamp,
-) -> Result<(String, bool), AdminError> {
+) -> Result<Option<(String, bool)>, AdminError> {
     let filter = format!(
         "({}={})",
         directory.user_attribute,
@@ -311,23 +322,41 @@ async fn act_on(
         )));
     }
     let value = encoding::format_time(now);
-    let older: HashSet<String> = entry
-        .attrs
+    let values_of = |name: &str| -> HashSet<String> {
+        entry
+            .attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    let present = values_of(attribute);
+    if present.contains(&value) {
+        // The same action in the same microsecond: already done.
+        return Ok(Some((entry.dn, false)));
+    }
+    let older: HashSet<String> = present.into_iter().filter(|old| *old < value).collect();
+    let has_class = values_of("objectClass")
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
-        .map(|(_, v)| v.iter().filter(|old| **old < value).cloned().collect())
-        .unwrap_or_default();
+        .any(|c| c.eq_ignore_ascii_case(ACCOUNT_CLASS));
     let locked = entry
         .attrs
         .keys()
         .any(|k| k.eq_ignore_ascii_case("pwdAccountLockedTime"));
-    let mut mods = vec![
-        Mod::Add(
+    // Nothing already there is written again: under delta-syncrepl a
+    // no-op change is logged all the same, and its replay on the other
+    // provider fails and knocks that provider into a full refresh.
+    let mut mods = Vec::new();
+    if !has_class {
+        mods.push(Mod::Add(
             "objectClass".to_owned(),
             HashSet::from([ACCOUNT_CLASS.to_owned()]),
-        ),
-        Mod::Add(attribute.to_owned(), HashSet::from([value.clone()])),
-    ];
+        ));
+    }
+    mods.push(Mod::Add(
+        attribute.to_owned(),
+        HashSet::from([value.clone()]),
+    ));
     if action == Action::Reactivate && locked {
         mods.push(Mod::Delete(
             "pwdAccountLockedTime".to_owned(),
@@ -341,7 +370,6 @@ async fn act_on(
         tidied.push(Mod::Delete(attribute.to_owned(), older.clone()));
     }
     let mut done = ldap
-        .with_controls(permissive())
         .modify(&entry.dn, tidied)
         .await
         .map_err(|e| AdminError::Unreachable(e.to_string()))?;
@@ -350,13 +378,15 @@ async fn act_on(
     // older values in place rather than fail.
     if done.rc == 50 && !older.is_empty() {
         done = ldap
-            .with_controls(permissive())
             .modify(&entry.dn, mods)
             .await
             .map_err(|e| AdminError::Unreachable(e.to_string()))?;
     }
     match done.rc {
         0 => {}
+        // Someone changed the entry between our read and our write (a
+        // value there now, or gone): the modify changed nothing.
+        16 | 20 => return Ok(None),
         50 => {
             return Err(AdminError::NotAllowed {
                 person: person.name(),
@@ -389,14 +419,11 @@ async fn act_on(
         };
         if now > server_time.saturating_add(directory.max_clock_skew) {
             let undo = vec![Mod::Delete(attribute.to_owned(), HashSet::from([value]))];
-            let _ = ldap
-                .with_controls(permissive())
-                .modify(&entry.dn, undo)
-                .await;
+            let _ = ldap.modify(&entry.dn, undo).await;
             return Err(AdminError::ClockSkew { skew });
         }
     }
-    Ok((entry.dn, action == Action::Reactivate && locked))
+    Ok(Some((entry.dn, action == Action::Reactivate && locked)))
 }
 
 /// Names `person` by the directory's answer to "Who am I?", the identity
@@ -407,12 +434,4 @@ async fn name_from_who_am_i(ldap: &mut Ldap, person: &Person) {
     {
         let _ = identity.set(authzid);
     }
-}
-
-pub(crate) fn permissive() -> Vec<RawControl> {
-    vec![RawControl {
-        ctype: PERMISSIVE_MODIFY.to_owned(),
-        crit: false,
-        val: None,
-    }]
 }

@@ -5,10 +5,10 @@
 //!
 //! Nothing is lost across crashes or outages: local state is the durable
 //! record (the PAM module writes it, never waiting on us), every push is
-//! computed by comparing it with the directory, and the cookie is saved
-//! only after what it covers has been merged durably. A replay adds
-//! values already there, which the permissive-modify control makes a
-//! no-op.
+//! computed by comparing it with the provider's copy, and the cookie is
+//! saved only after what it covers has been merged durably. A push never
+//! writes a value the provider already has: see [`model::Push`] for why a
+//! no-op write is worse than a refused one under delta-syncrepl.
 
 use crate::conn::{self, ConnError};
 use crate::contain::{contained, AbortOnDrop};
@@ -21,8 +21,7 @@ use crate::view::{RawEntry, Seen, View, RECORD_CLASS, SYNC_ATTRIBUTES};
 use deadbolt_core::store::{Loaded, Pending};
 use deadbolt_core::{StateStore, Timestamp, UserName, UserState};
 use ldap3::controls::{
-    Control, ControlType, EntryState, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest,
-    SyncState,
+    Control, ControlType, EntryState, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState,
 };
 use ldap3::{Ldap, Mod, ResultEntry, Scope, SearchEntry};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -31,11 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-
-/// Permissive modify (LDAP_SERVER_PERMISSIVE_MODIFY_OID): adding a value
-/// already there or deleting one already gone succeeds, so a replay of a
-/// push changes nothing and fails nothing. OpenLDAP implements it.
-const PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
 
 /// The sync cookie no longer resumes: RFC 4533's e-syncRefreshRequired.
 const SYNC_REFRESH_REQUIRED: u32 = 4096;
@@ -275,7 +269,7 @@ impl Daemon {
         let reader = AbortOnDrop(tokio::spawn(read_stream(
             ldap.clone(),
             self.settings.clone(),
-            self.cookie.clone(),
+            self.cookie.as_deref().map(encoding::cookie_to_send),
             tx,
         )));
         self.set_connected(true);
@@ -432,7 +426,12 @@ impl Daemon {
                 if let Some(cookie) = cookie {
                     self.save_cookie(cookie);
                 }
-                if code == SYNC_REFRESH_REQUIRED {
+                // 53, "consumer state is newer than provider": this provider
+                // is behind the cookie (it lost its state in a crash, or
+                // has not caught up with the one that gave the cookie). A
+                // full load is safe (a merge only adds what is newer) and
+                // the pushes then give it back whatever it lacks.
+                if code == SYNC_REFRESH_REQUIRED || code == 53 {
                     log::notice("the saved cookie no longer resumes: reloading from the directory");
                     self.cookie = None;
                     let _ = std::fs::remove_file(self.settings.sync_dir.join(files::COOKIE));
@@ -681,7 +680,7 @@ impl Daemon {
                     lost = Some(why);
                     failed.push(user);
                 }
-                Err(PushError::Refused(why)) => {
+                Err(PushError::Refused(why) | PushError::Stale(why)) => {
                     log::error(&format!(
                         "{user}: the directory refused this host's records: {why}"
                     ));
@@ -738,6 +737,28 @@ impl Daemon {
             self.absent.insert(user.clone());
             return Ok(());
         }
+        match self.push_planned(ldap, user).await {
+            // The provider holds something other than the view says (a
+            // value already there, one already gone, a record it does not
+            // have yet): read it afresh and plan again, once.
+            Err(PushError::Stale(_)) => {
+                if !self.fetch_user(ldap, user).await? {
+                    self.absent.insert(user.clone());
+                    return Ok(());
+                }
+                match self.push_planned(ldap, user).await {
+                    Err(PushError::Stale(why)) => Err(PushError::Refused(format!(
+                        "{why}, again after reading the provider's copy afresh"
+                    ))),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Plans `user`'s push against the view and applies it.
+    async fn push_planned(&mut self, ldap: &mut Ldap, user: &UserName) -> Result<(), PushError> {
         let now = Timestamp::now();
         let Some(entry) = self.view.entry(user).cloned() else {
             return Ok(());
@@ -768,44 +789,20 @@ impl Daemon {
                         HashSet::from([self.settings.host.clone()]),
                     ),
                 ];
-                if !push.add_failures.is_empty() {
-                    attrs.push((
-                        "deadboltFailure".into(),
-                        push.add_failures.iter().cloned().collect(),
-                    ));
-                }
-                if !push.add_logins.is_empty() {
-                    attrs.push((
-                        "deadboltLogin".into(),
-                        push.add_logins.iter().cloned().collect(),
-                    ));
-                }
-                if !push.add_passwords.is_empty() {
-                    attrs.push((
-                        "deadboltPassword".into(),
-                        push.add_passwords.iter().cloned().collect(),
-                    ));
+                for (attribute, values) in [
+                    ("deadboltFailure", &push.add_failures),
+                    ("deadboltLogin", &push.add_logins),
+                    ("deadboltPassword", &push.add_passwords),
+                ] {
+                    if !values.is_empty() {
+                        attrs.push((attribute.into(), values.iter().cloned().collect()));
+                    }
                 }
                 ldap.add(&record_dn, attrs).await
             } else {
-                let mods = record_mods(&push);
-                ldap.with_controls(permissive())
-                    .modify(&record_dn, mods)
-                    .await
+                ldap.modify(&record_dn, record_mods(&push)).await
             };
-            match result {
-                Ok(r) if r.rc == 0 => {}
-                // Created meanwhile (or by our previous run): modify instead.
-                Ok(r) if r.rc == 68 && push.create_record => {
-                    let mods = record_mods(&push);
-                    check(
-                        ldap.with_controls(permissive())
-                            .modify(&record_dn, mods)
-                            .await,
-                    )?;
-                }
-                other => check(other)?,
-            }
+            check(result)?;
             let me = self.settings.host.to_ascii_lowercase();
             let before = self
                 .view
@@ -821,39 +818,29 @@ impl Daemon {
                 .failures_pushed
                 .fetch_add(push.add_failures.len() as u64, Ordering::Relaxed);
         }
-        if push.add_class || push.lock.is_some() {
-            let mut mods: Vec<Mod<String>> = Vec::new();
-            if push.add_class {
-                mods.push(Mod::Add(
-                    "objectClass".into(),
-                    HashSet::from([crate::view::ACCOUNT_CLASS.to_owned()]),
-                ));
-            }
-            if let Some(lock) = &push.lock {
-                mods.push(Mod::Add(
-                    "pwdAccountLockedTime".into(),
-                    HashSet::from([lock.clone()]),
-                ));
-            }
-            let result = ldap
-                .with_controls(permissive())
-                .modify(&entry.dn, mods)
-                .await;
-            match result {
+        if let Some(lock) = &push.lock {
+            let mods = vec![Mod::Add(
+                "pwdAccountLockedTime".to_owned(),
+                HashSet::from([lock.clone()]),
+            )];
+            match ldap.modify(&entry.dn, mods).await {
                 Ok(r) if r.rc == 0 => {
-                    if let Some(lock) = &push.lock {
-                        if let Some(at) = entry_csn_time(ldap, &entry.dn).await {
-                            self.own_locks.insert(user.clone(), at);
-                        }
-                        log::notice(&format!(
-                            "{user}: locked; pwdAccountLockedTime set in the directory"
-                        ));
-                        self.remember_lock(user, Some(lock.clone()));
-                        self.metrics.locks.fetch_add(1, Ordering::Relaxed);
+                    if let Some(at) = entry_csn_time(ldap, &entry.dn).await {
+                        self.own_locks.insert(user.clone(), at);
                     }
+                    log::notice(&format!(
+                        "{user}: locked; pwdAccountLockedTime set in the directory"
+                    ));
+                    self.remember_lock(user, Some(lock.clone()));
+                    self.metrics.locks.fetch_add(1, Ordering::Relaxed);
                 }
-                // No ppolicy schema: say so once, and keep the class alone.
-                Ok(r) if push.lock.is_some() && (r.rc == 17 || r.rc == 21 || r.rc == 65) => {
+                // Locked meanwhile, by another host through this provider
+                // (the attribute is single-valued): read it and plan again.
+                Ok(r) if r.rc == 19 => {
+                    return Err(PushError::Stale(format!("rc=19 {}", r.text)));
+                }
+                // No ppolicy schema: say so once.
+                Ok(r) if r.rc == 17 || r.rc == 21 || r.rc == 65 => {
                     if !self.no_ppolicy {
                         log::warning(
                             "the directory has no ppolicy (pwdAccountLockedTime is not known): \
@@ -861,23 +848,11 @@ impl Daemon {
                         );
                     }
                     self.no_ppolicy = true;
-                    if push.add_class {
-                        let mods = vec![Mod::Add(
-                            "objectClass".to_owned(),
-                            HashSet::from([crate::view::ACCOUNT_CLASS.to_owned()]),
-                        )];
-                        check(
-                            ldap.with_controls(permissive())
-                                .modify(&entry.dn, mods)
-                                .await,
-                        )?;
-                    }
                 }
                 other => check(other)?,
             }
             if let Some(e) = self.view.entry_mut(user) {
-                e.has_class = true;
-                if push.lock.is_some() && !self.no_ppolicy {
+                if !self.no_ppolicy {
                     e.locked_time = push.lock.clone();
                 }
             }
@@ -912,6 +887,7 @@ impl Daemon {
         let entry = SearchEntry::construct(entry);
         let dn = entry.dn.clone();
         self.take_entry(entry, None);
+        self.view.forget_records(user);
         let children = ldap
             .search(
                 &dn,
@@ -984,12 +960,19 @@ impl Daemon {
 enum PushError {
     Connection(String),
     Refused(String),
+    /// The provider's copy differs from the view: a value to add already
+    /// there (rc=20), one to delete already gone (rc=16), the record to
+    /// modify absent (rc=32) or the one to create present (rc=68).
+    Stale(String),
 }
 
 fn check(result: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), PushError> {
     match result {
         Err(e) => Err(PushError::Connection(e.to_string())),
         Ok(r) if r.rc == 0 => Ok(()),
+        Ok(r) if matches!(r.rc, 16 | 20 | 32 | 68) => {
+            Err(PushError::Stale(format!("rc={} {}", r.rc, r.text)))
+        }
         Ok(r) => Err(PushError::Refused(format!("rc={} {}", r.rc, r.text))),
     }
 }
@@ -1005,14 +988,6 @@ async fn entry_csn_time(ldap: &mut Ldap, dn: &str) -> Option<Timestamp> {
     let entry = entries.into_iter().next().map(SearchEntry::construct)?;
     let csn = entry.attrs.get("entryCSN")?.first()?;
     encoding::parse_csn_time(csn).ok()
-}
-
-fn permissive() -> Vec<RawControl> {
-    vec![RawControl {
-        ctype: PERMISSIVE_MODIFY.to_owned(),
-        crit: false,
-        val: None,
-    }]
 }
 
 fn record_mods(push: &Push) -> Vec<Mod<String>> {

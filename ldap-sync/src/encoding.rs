@@ -291,6 +291,30 @@ pub fn valid_host_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
+/// The sync cookie to send back to a provider: OpenLDAP's own
+/// (`rid=NNN,sid=NNN,csn=...`) without its `sid`, any other as it came.
+///
+/// The `sid` a provider puts in a cookie is its own server ID, and a
+/// consumer that sends one back claims to be that server: in multi-provider
+/// replication the provider then never streams it the changes that server
+/// made (it does not send a server's own changes back to it). A daemon
+/// resuming with a cookie of the provider it talks to would miss every
+/// change made there; one resuming on the other provider, every change
+/// made on the first. A consumer that is no server sends no `sid`.
+pub fn cookie_to_send(cookie: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(cookie) else {
+        return cookie.to_vec();
+    };
+    if !text.starts_with("rid=") {
+        return cookie.to_vec();
+    }
+    text.split(',')
+        .filter(|part| !part.starts_with("sid="))
+        .collect::<Vec<_>>()
+        .join(",")
+        .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +488,24 @@ mod tests {
             let _ = parse_time_value(&value);
             let _ = parse_csn_time(&value);
         }
+    }
+
+    #[test]
+    fn a_cookie_goes_back_without_the_providers_server_id() {
+        let sent = |c: &str| String::from_utf8(cookie_to_send(c.as_bytes())).unwrap();
+        assert_eq!(
+            sent("rid=000,sid=002,csn=20261203195549.845269Z#000000#001#000000;20261203195549.934453Z#000000#002#000000"),
+            "rid=000,csn=20261203195549.845269Z#000000#001#000000;20261203195549.934453Z#000000#002#000000"
+        );
+        assert_eq!(
+            sent("rid=000,csn=20261203195549.845269Z#000000#000#000000"),
+            "rid=000,csn=20261203195549.845269Z#000000#000#000000"
+        );
+        // Another server's cookie is opaque: sent back untouched.
+        assert_eq!(sent("sid=1;opaque"), "sid=1;opaque");
+        assert_eq!(
+            cookie_to_send(&[0xff, b's', b'i', b'd']),
+            vec![0xff, b's', b'i', b'd']
+        );
     }
 }

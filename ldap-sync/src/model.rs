@@ -21,7 +21,6 @@ use std::time::Duration;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserEntry {
     pub dn: String,
-    pub has_class: bool,
     pub reactivated: BTreeSet<String>,
     pub disabled: BTreeSet<String>,
     pub enabled: BTreeSet<String>,
@@ -347,9 +346,14 @@ pub fn lock_deleted(changed_at: Timestamp) -> UserState {
     }
 }
 
-/// One host's write for one user: applied as a single modify (or add) with
-/// the permissive-modify control, so adding a value already there or
-/// deleting one already gone is no error, and a replay changes nothing.
+/// One host's write for one user: a single modify (or add) of its own
+/// record, computed against what the provider it talks to holds. No
+/// permissive-modify control: with delta-syncrepl a no-op write that
+/// succeeds is still logged, and its replay on the other provider (adding a
+/// value already there) knocks that provider's replication into a full
+/// refresh, which can lose concurrent writes. A push that meets a value
+/// already there (or one already gone) is refused whole instead, changes
+/// nothing, and is planned again from a fresh read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Push {
     pub create_record: bool,
@@ -359,15 +363,13 @@ pub struct Push {
     pub delete_logins: Vec<String>,
     pub add_passwords: Vec<String>,
     pub delete_passwords: Vec<String>,
-    /// Add `objectClass: deadboltAccount` to the employee entry.
-    pub add_class: bool,
     /// Add `pwdAccountLockedTime` with this value to the employee entry.
     pub lock: Option<String>,
 }
 
 impl Push {
     pub fn is_empty(&self) -> bool {
-        self.record_is_unchanged() && !self.add_class && self.lock.is_none()
+        self.record_is_unchanged() && self.lock.is_none()
     }
 
     pub fn record_is_unchanged(&self) -> bool {
@@ -505,7 +507,6 @@ pub fn plan_push(
         }
     }
     push.create_record = mine.is_none() && !push.record_is_unchanged();
-    push.add_class = !entry.has_class && !push.is_empty();
     push
 }
 
@@ -586,7 +587,7 @@ mod tests {
             &policy(),
             at(10),
         );
-        assert!(push.create_record && push.add_class);
+        assert!(push.create_record);
         assert_eq!(push.add_failures.len(), 2, "only a's own");
         assert_eq!(
             push.lock.as_deref(),
@@ -601,7 +602,6 @@ mod tests {
             &push,
         );
         let entry = UserEntry {
-            has_class: true,
             locked_time: push.lock.clone(),
             ..UserEntry::default()
         };
@@ -833,8 +833,7 @@ mod tests {
                 ..HostRecord::default()
             };
             let entry = UserEntry {
-                has_class: true,
-                reactivated: reactivated.map(|s| encoding::format_time(at(s))).into_iter().collect(),
+                    reactivated: reactivated.map(|s| encoding::format_time(at(s))).into_iter().collect(),
                 ..UserEntry::default()
             };
             let (before, _) = directory_state(&entry, &records(&[mine.clone(), other.clone()]), HOUR);

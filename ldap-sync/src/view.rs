@@ -119,6 +119,11 @@ impl View {
             .insert(record.host.to_ascii_lowercase(), record);
     }
 
+    /// Forgets `user`'s host records, before a fresh read of them.
+    pub fn forget_records(&mut self, user: &UserName) {
+        self.records.remove(user);
+    }
+
     pub fn entry_mut(&mut self, user: &UserName) -> Option<&mut UserEntry> {
         self.users.get_mut(user)
     }
@@ -173,7 +178,6 @@ impl View {
         let set = |name: &str| entry.values(name).iter().cloned().collect();
         let parsed = UserEntry {
             dn: entry.dn.clone(),
-            has_class: entry.has_class(ACCOUNT_CLASS),
             reactivated: set("deadboltReactivated"),
             disabled: set("deadboltDisabled"),
             enabled: set("deadboltEnabled"),

@@ -342,9 +342,12 @@ impl Directory {
         if let Some(p) = self.tls_port {
             write!(urls, " ldaps://127.0.0.1:{p}/").expect("write to a String");
         }
+        // DEADBOLT_TEST_SLAPD_DEBUG (slapd's -d: "sync", "stats,sync", ...)
+        // writes slapd's trace to slapd.log, for a test being diagnosed.
+        let debug = std::env::var("DEADBOLT_TEST_SLAPD_DEBUG").unwrap_or_else(|_| "0".into());
         let child = Command::new("slapd")
             .arg("-d")
-            .arg("0")
+            .arg(debug)
             .arg("-h")
             .arg(&urls)
             .arg("-F")
@@ -352,7 +355,13 @@ impl Directory {
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(fs::File::create(self.root.path().join("slapd.log")).expect("slapd.log"))
+            .stderr(
+                fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.root.path().join("slapd.log"))
+                    .expect("slapd.log"),
+            )
             .spawn()
             .expect("start slapd (install slapd: scripts/setup-deps)");
         self.child = Some(child);
@@ -401,7 +410,7 @@ impl Directory {
         }
     }
 
-    /// slapd's standard error (debug level 0: errors only).
+    /// slapd's standard error over every start (debug level 0: errors only).
     pub fn log(&self) -> String {
         fs::read_to_string(self.root.path().join("slapd.log")).unwrap_or_default()
     }
@@ -1096,7 +1105,7 @@ fn config_ldif(
     push("");
     push(
         "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n\
-         objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpCheckpoint: 100 10\n\
+         objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpCheckpoint: 1 1\n\
          olcSpSessionlog: 100\n",
     );
     let mut next_overlay = 1;
@@ -1129,7 +1138,7 @@ fn config_ldif(
         push(
             "dn: olcOverlay={0}syncprov,olcDatabase={2}mdb,cn=config\nobjectClass: olcOverlayConfig\n\
              objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpNoPresent: TRUE\n\
-             olcSpReloadHint: TRUE\n",
+             olcSpReloadHint: TRUE\nolcSpCheckpoint: 1 1\n",
         );
     }
     l

@@ -462,19 +462,33 @@ impl Session {
     ) -> Result<(), AdminError> {
         let ldap = &mut self.ldap;
         let dn = employee.dn.as_str();
-        let mods = match day {
-            Some(day) => vec![
-                Mod::Add(
-                    "objectClass".to_owned(),
-                    HashSet::from(["shadowAccount".to_owned()]),
-                ),
-                Mod::Replace("shadowExpire".to_owned(), HashSet::from([day.to_string()])),
-            ],
-            None => vec![Mod::Delete("shadowExpire".to_owned(), HashSet::new())],
-        };
+        // Nothing already there is written again, and a replace (with no
+        // value, to remove) is no error whether or not the date is set: a
+        // no-op write would still be logged under delta-syncrepl, and its
+        // replay would fail on the other provider.
         let done = self.runtime.block_on(async {
-            ldap.with_controls(crate::admin::permissive())
-                .modify(dn, mods)
+            let mut mods = Vec::new();
+            if let Some(day) = day {
+                let (found, _) = ldap
+                    .search(dn, Scope::Base, "(objectClass=shadowAccount)", vec!["1.1"])
+                    .await
+                    .map_err(|e| AdminError::Unreachable(e.to_string()))?
+                    .success()
+                    .map_err(|e| AdminError::Other(e.to_string()))?;
+                if found.is_empty() {
+                    mods.push(Mod::Add(
+                        "objectClass".to_owned(),
+                        HashSet::from(["shadowAccount".to_owned()]),
+                    ));
+                }
+                mods.push(Mod::Replace(
+                    "shadowExpire".to_owned(),
+                    HashSet::from([day.to_string()]),
+                ));
+            } else {
+                mods.push(Mod::Replace("shadowExpire".to_owned(), HashSet::new()));
+            }
+            ldap.modify(dn, mods)
                 .await
                 .map_err(|e| AdminError::Unreachable(e.to_string()))
         })?;
