@@ -50,7 +50,7 @@ const TABLE: &[(&str, Op, [bool; 8])] = &[
     ("delete a deadboltEnabled value", Op::Value(Alice, "delete", "deadboltEnabled", ENABLED), [Y, N, N, N, N, N, N, N]),
     ("add pwdAccountLockedTime", Op::Value(Alice, "add", "pwdAccountLockedTime", LOCKED), [Y, N, N, Y, Y, N, N, N]),
     ("delete pwdAccountLockedTime", Op::Value(Alice, "delete", "pwdAccountLockedTime", LOCKED), [Y, Y, N, N, N, N, N, N]),
-    ("add objectClass deadboltAccount", Op::Value(Alice, "add", "objectClass", "deadboltAccount"), [Y, Y, N, Y, Y, N, N, N]),
+    ("add objectClass deadboltAccount", Op::Value(Alice, "add", "objectClass", "deadboltAccount"), [Y, Y, N, N, N, N, N, N]),
     ("add objectClass extensibleObject", Op::Value(Alice, "add", "objectClass", "extensibleObject"), [N, N, N, N, N, N, N, N]),
     ("read deadboltReactivated", Op::Read(Alice, "deadboltReactivated"), [Y, Y, N, Y, Y, Y, N, N]),
     ("read A's record", Op::Read(RecordA, "deadboltFailure"), [Y, Y, N, Y, Y, Y, N, N]),
