@@ -199,3 +199,98 @@ fn a_ppolicy_lock_and_its_removal_replicate_plain() {
 fn a_ppolicy_lock_and_its_removal_replicate_delta() {
     a_ppolicy_lock_and_its_removal_replicate(Replication::Delta);
 }
+
+/// Two hosts lock one employee at the same moment through the two
+/// providers, each adding its own `pwdAccountLockedTime` (single-valued),
+/// as two daemons that reach `deny` together do. slapd 2.5.13 does not
+/// always settle on one value: now and then each provider ends up with the
+/// other's (each applies the other's add over its own). Either value means
+/// locked, and a reactivation deletes the attribute whole, so what must
+/// hold is: both providers locked, a later unlock clears both, and
+/// replication carries later changes both ways.
+#[test]
+fn two_locks_at_once_through_two_delta_providers_leave_replication_working() {
+    let (a, b) = provider_pair(Replication::Delta);
+    let alice = a.add_employee("alice", "right-password", None);
+    let bob = a.add_employee("bob", "right-password", None);
+    wait_until("bob on the second provider", REPLICATION_DEADLINE, || {
+        b.entry(&bob, &["1.1"]).map(|_| ())
+    });
+    let written = ["20261203120000Z", "20261203120001Z"];
+    let change = |dir: &Directory, ldif: &str| {
+        dir.try_modify(
+            dir.admin_dn(),
+            dir.admin_password(),
+            &format!("dn: {alice}\nchangetype: modify\n{ldif}"),
+        )
+    };
+    let (on_a, on_b) = std::thread::scope(|s| {
+        let one = s.spawn(|| {
+            change(
+                &a,
+                &format!(
+                    "add: pwdAccountLockedTime\npwdAccountLockedTime: {}\n",
+                    written[0]
+                ),
+            )
+        });
+        let two = s.spawn(|| {
+            change(
+                &b,
+                &format!(
+                    "add: pwdAccountLockedTime\npwdAccountLockedTime: {}\n",
+                    written[1]
+                ),
+            )
+        });
+        (
+            one.join().expect("lock on a"),
+            two.join().expect("lock on b"),
+        )
+    });
+    // Each provider takes its own, unless the other's lock reached it first.
+    for done in [&on_a, &on_b] {
+        assert!(matches!(done.code, 0 | 19 | 20), "{done:?}");
+    }
+    let lock_of = |dir: &Directory| {
+        dir.entry(&alice, &["pwdAccountLockedTime"])
+            .map(|e| e.values("pwdAccountLockedTime").to_vec())
+            .unwrap_or_default()
+    };
+    // Both hold one lock of the two written, and have seen the other's.
+    let settled = |dir: &Directory| {
+        let held = lock_of(dir);
+        held.len() == 1 && written.contains(&held[0].as_str())
+    };
+    for (from, to, value) in [(&a, &b, "from-a"), (&b, &a, "from-b")] {
+        from.modify(
+            from.admin_dn(),
+            from.admin_password(),
+            &format!("dn: {bob}\nchangetype: modify\nadd: description\ndescription: {value}\n"),
+        )
+        .expect("a later change");
+        wait_until(
+            "a later change on the other provider",
+            REPLICATION_DEADLINE,
+            || {
+                to.entry(&bob, &["description"])
+                    .filter(|e| e.has("description", value))
+                    .map(|_| ())
+            },
+        );
+    }
+    assert!(
+        settled(&a) && settled(&b),
+        "a {:?}, b {:?}",
+        lock_of(&a),
+        lock_of(&b)
+    );
+    // A reactivation on one provider deletes the lock whole: gone on both.
+    let unlocked = change(&b, "delete: pwdAccountLockedTime\n");
+    assert_eq!(unlocked.code, 0, "{unlocked:?}");
+    wait_until(
+        "the lock gone from both providers",
+        REPLICATION_DEADLINE,
+        || (lock_of(&a).is_empty() && lock_of(&b).is_empty()).then_some(()),
+    );
+}
