@@ -116,7 +116,11 @@ pub struct Daemon {
     store: StateStore,
     view: View,
     seen_locks: SeenLocks,
+    /// `seen_locks` changed since it was last written.
+    seen_locks_unsaved: bool,
     cookie: Option<Vec<u8>>,
+    /// `cookie` is newer than the saved one.
+    cookie_unsaved: bool,
     status: Status,
     metrics: Arc<Metrics>,
     /// Users noted as changed, or whose push failed, still to push.
@@ -136,8 +140,12 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(settings: Settings, bind: BindWith, metrics: Arc<Metrics>) -> Result<Self, String> {
+        // Never waits for a user's lock (a login may hold it while the
+        // password is checked): a merge made while it is held is recorded
+        // beside the state instead, and folded later.
         let store = StateStore::open_or_create(&settings.state_dir)
-            .map_err(|e| format!("the state directory cannot be used: {e}"))?;
+            .map_err(|e| format!("the state directory cannot be used: {e}"))?
+            .with_lock_wait(Duration::ZERO);
         store
             .enable_change_feed()
             .map_err(|e| format!("the change feed cannot be set up: {e}"))?;
@@ -162,7 +170,9 @@ impl Daemon {
             store,
             view: View::default(),
             seen_locks,
+            seen_locks_unsaved: false,
             cookie,
+            cookie_unsaved: false,
             status,
             metrics,
             dirty: HashSet::new(),
@@ -300,6 +310,7 @@ impl Daemon {
                                 break 'session end;
                             }
                         }
+                        self.save_sync_files();
                         if self.status.refreshed {
                             if let Err(why) = self.push_dirty(&mut ldap).await {
                                 break Ended::Lost(why);
@@ -344,6 +355,7 @@ impl Daemon {
                 }
             }
         };
+        self.save_sync_files();
         drop(reader);
         let _ = ldap.unbind().await;
         ended
@@ -434,6 +446,7 @@ impl Daemon {
                 if code == SYNC_REFRESH_REQUIRED || code == 53 {
                     log::notice("the saved cookie no longer resumes: reloading from the directory");
                     self.cookie = None;
+                    self.cookie_unsaved = false;
                     let _ = std::fs::remove_file(self.settings.sync_dir.join(files::COOKIE));
                 }
                 let hint = if code == 4 {
@@ -451,13 +464,39 @@ impl Daemon {
         None
     }
 
+    /// Keeps the stream's latest cookie; [`Self::save_sync_files`] writes
+    /// it once the messages it covers are taken in.
     fn save_cookie(&mut self, cookie: Vec<u8>) {
-        if self.cookie.as_ref() == Some(&cookie) {
-            return;
+        if self.cookie.as_ref() != Some(&cookie) {
+            self.cookie = Some(cookie);
+            self.cookie_unsaved = true;
         }
-        match files::replace(&self.settings.sync_dir, files::COOKIE, &cookie, 0o600) {
-            Ok(()) => self.cookie = Some(cookie),
-            Err(e) => log::error(&format!("the sync cookie cannot be saved: {e}")),
+    }
+
+    /// Writes what changed of the locks seen and the cookie, in that order,
+    /// once for a whole batch of messages rather than twice a message (each
+    /// write is two fsyncs). The cookie goes last and only when the locks
+    /// are saved: every message it covers has been merged into the store
+    /// (durably) by then, and a crash before it replays those messages,
+    /// which merge again to the same state.
+    fn save_sync_files(&mut self) {
+        if self.seen_locks_unsaved {
+            let bytes = serde_json::to_vec(&self.seen_locks).unwrap_or_default();
+            match files::replace(&self.settings.sync_dir, files::LOCKS, &bytes, 0o600) {
+                Ok(()) => self.seen_locks_unsaved = false,
+                Err(e) => {
+                    log::error(&format!("{}: {e}", files::LOCKS));
+                    return;
+                }
+            }
+        }
+        if self.cookie_unsaved {
+            if let Some(cookie) = &self.cookie {
+                match files::replace(&self.settings.sync_dir, files::COOKIE, cookie, 0o600) {
+                    Ok(()) => self.cookie_unsaved = false,
+                    Err(e) => log::error(&format!("the sync cookie cannot be saved: {e}")),
+                }
+            }
         }
     }
 
@@ -635,30 +674,29 @@ impl Daemon {
         if was.locked && !is.locked {
             log::notice(&format!("{user}: unlocked by a change in the directory"));
         }
-        if let Err(e) = self.store.merge_in(user, &delta, now, true) {
+        // One durable write of the state file, with the user's records
+        // folded in, when the user's lock is free; a durable record beside
+        // it when a login holds the lock.
+        let merged_in = self.store.update(user, now, |state| {
+            let before = state.clone();
+            state.merge(&delta);
+            *state != before
+        });
+        if let Err(e) = merged_in {
             log::error(&format!(
                 "{user}: the directory's state cannot be merged: {e}"
-            ));
-            return;
-        }
-        // Folded at once when the user's lock is free, so that records do
-        // not pile up and every later read stays one file.
-        if let Err(e) = self.store.fold(user, now) {
-            log::warning(&format!(
-                "{user}: the merged records cannot be folded yet: {e}"
             ));
         }
     }
 
+    /// Notes the lock last seen on `user`'s entry; written by
+    /// [`Self::save_sync_files`].
     fn remember_lock(&mut self, user: &UserName, value: Option<String>) {
         match value {
             Some(v) => self.seen_locks.users.insert(user.as_str().to_owned(), v),
             None => self.seen_locks.users.remove(user.as_str()),
         };
-        let bytes = serde_json::to_vec(&self.seen_locks).unwrap_or_default();
-        if let Err(e) = files::replace(&self.settings.sync_dir, files::LOCKS, &bytes, 0o600) {
-            log::error(&format!("{}: {e}", files::LOCKS));
-        }
+        self.seen_locks_unsaved = true;
     }
 
     /// Pushes every dirty user; a user whose push fails stays dirty.
@@ -689,6 +727,7 @@ impl Daemon {
             }
         }
         self.dirty.extend(failed);
+        self.save_sync_files();
         match lost {
             Some(why) => Err(why),
             None => Ok(()),

@@ -319,3 +319,13 @@ pub fn secret_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 0600");
     path
 }
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB; `None`
+/// once the process is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

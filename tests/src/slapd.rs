@@ -617,6 +617,28 @@ impl Directory {
         self.try_modify(bind_dn, password, ldif).into_result()
     }
 
+    /// `ldapmodify` (`-a`: `add`) of `ldif` as the rootdn, read from a
+    /// file and its output dropped: thousands of entries print more than a
+    /// pipe holds. Panics if any change fails.
+    pub fn bulk_modify(&self, ldif: &str, add: bool) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let file = self.root.path().join(format!("bulk-{id}.ldif"));
+        fs::write(&file, ldif).expect("write the LDIF");
+        let mut cmd = Command::new("ldapmodify");
+        cmd.env("LDAPNOINIT", "1")
+            .args(["-x", "-H", &self.uri(), "-D", ADMIN_DN, "-y"])
+            .arg(self.admin_password_file())
+            .arg("-f")
+            .arg(&file)
+            .stdout(Stdio::null());
+        if add {
+            cmd.arg("-a");
+        }
+        let status = cmd.status().expect("run ldapmodify (install ldap-utils)");
+        assert!(status.success(), "ldapmodify -f {} failed", file.display());
+        let _ = fs::remove_file(&file);
+    }
+
     /// `ldapadd` bound as `bind_dn` (anonymous when empty).
     pub fn add(&self, bind_dn: &str, password: &str, ldif: &str) -> Result<(), String> {
         self.try_add(bind_dn, password, ldif).into_result()

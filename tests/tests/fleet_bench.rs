@@ -8,7 +8,7 @@
 
 use deadbolt_core::store::{Loaded, Pending};
 use deadbolt_core::{LockoutPolicy, StateStore, Timestamp, UnlockAfter, UserName};
-use deadbolt_tests::fleet::{FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED};
+use deadbolt_tests::fleet::{proc_status_kib, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED};
 use deadbolt_tests::slapd::{wait_until, Directory};
 use std::time::{Duration, Instant};
 
@@ -111,15 +111,6 @@ fn lock_and_reactivation_propagation() {
     report("ldapmodify reactivation -> both hosts", unlock_samples);
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 #[ignore = "benchmark: make bench"]
 fn initial_load() {
@@ -133,24 +124,7 @@ fn initial_load() {
                 )
             })
             .collect();
-        let file = directory.dir().join("bulk.ldif");
-        std::fs::write(&file, ldif).unwrap();
-        let status = std::process::Command::new("ldapadd")
-            .args([
-                "-x",
-                "-H",
-                &directory.uri(),
-                "-D",
-                directory.admin_dn(),
-                "-y",
-            ])
-            .arg(directory.admin_password_file())
-            .arg("-f")
-            .arg(&file)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        directory.bulk_modify(&ldif, true);
         let host = FleetHost::new(&directory, "host-a", &[], UNTIL_REACTIVATED);
         let start = Instant::now();
         let mut syncd = host.start_syncd();
@@ -159,7 +133,7 @@ fn initial_load() {
         println!(
             "initial load of {size} employees: {:.2} s, peak RSS {} MiB",
             took.as_secs_f64(),
-            peak_rss_kib(syncd.pid()) / 1024
+            proc_status_kib(syncd.pid(), "VmHWM").unwrap_or(0) / 1024
         );
     }
 }
