@@ -395,8 +395,13 @@ impl Push {
 /// Only this host's own records are pushed: what other hosts saw is theirs
 /// to push. Its failures at or before the reset point the directory will
 /// hold after this write are deleted from its record: they can never count
-/// again anywhere, so deleting them changes no derived lock. Of its login
-/// times only the latest is kept.
+/// again anywhere, so deleting them changes no derived lock. A reactivation
+/// made by deleting `pwdAccountLockedTime` by hand leaves no reset point in
+/// the directory, only the absence of a lock; every host that sees the
+/// deletion takes it as one, and deletes its own failures before it, so
+/// that a host that reads the directory later (a new host, a lost state)
+/// does not count them again and lock the employee. Of its login times
+/// only the latest is kept.
 ///
 /// Former passwords are pushed by whichever host has one the directory
 /// lacks (`elsewhere` holds the other hosts' `deadboltPassword` values), so
@@ -447,7 +452,14 @@ pub fn plan_push(
         .iter()
         .filter_map(|v| encoding::parse_time_value(v).ok())
         .max();
-    let reset_after = reactivated.max(local.last_success.max(directory_login));
+    let lock_deleted = local
+        .directory_lock
+        .as_ref()
+        .filter(|lock| lock.value.is_none())
+        .map(|lock| lock.set_at);
+    let reset_after = reactivated
+        .max(local.last_success.max(directory_login))
+        .max(lock_deleted);
 
     let in_directory: BTreeSet<&String> = record.failures.iter().collect();
     let mut added: BTreeSet<&Failure> = BTreeSet::new();
@@ -568,6 +580,45 @@ mod tests {
 
     fn records(list: &[HostRecord]) -> BTreeMap<String, HostRecord> {
         list.iter().map(|r| (r.host.clone(), r.clone())).collect()
+    }
+
+    #[test]
+    fn a_lock_deleted_by_hand_has_each_host_delete_its_failures_before_it() {
+        let (one, two, later) = (failure("a", 1, 1), failure("a", 2, 2), failure("a", 30, 3));
+        let mine = HostRecord {
+            host: "a".into(),
+            failures: [&one, &two, &later]
+                .into_iter()
+                .map(encoding::format_failure)
+                .collect(),
+            ..HostRecord::default()
+        };
+        let mut local = UserState::default();
+        local.failures.extend([one, two, later]);
+        local.merge(&lock_deleted(at(20)));
+        let entry = UserEntry::default();
+        let push = plan_push(
+            "a",
+            &local,
+            &entry,
+            Some(&mine),
+            None,
+            &BTreeSet::new(),
+            &policy(),
+            at(40),
+        );
+        assert_eq!(
+            push.delete_failures,
+            vec![
+                encoding::format_failure(&failure("a", 1, 1)),
+                encoding::format_failure(&failure("a", 2, 2))
+            ]
+        );
+        // What a host that reads the directory afterwards derives: one
+        // failure after the reactivation, not a lock.
+        let (fresh, _) = directory_state(&entry, &records(&[applied(&mine, &push)]), HOUR);
+        assert_eq!(fresh.failures.len(), 1);
+        assert!(!policy().evaluate(&fresh, at(40)).locked);
     }
 
     #[test]

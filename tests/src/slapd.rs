@@ -887,6 +887,18 @@ impl Directory {
         .unwrap_or_else(|e| panic!("locking {dn} in the directory failed: {e}"));
     }
 
+    /// Reactivates the entry `dn` by hand, as a directory administrator
+    /// does with ldapmodify: deletes its `pwdAccountLockedTime`, as the
+    /// rootdn.
+    pub fn unlock_by_hand(&self, dn: &str) {
+        self.modify(
+            ADMIN_DN,
+            &self.admin_password,
+            &format!("dn: {dn}\nchangetype: modify\ndelete: pwdAccountLockedTime\n"),
+        )
+        .unwrap_or_else(|e| panic!("deleting the lock of {dn} failed: {e}"));
+    }
+
     /// [`Directory::restart`] with `envs` added to slapd's environment
     /// from now on (KRB5_KTNAME, read only at start).
     pub fn restart_with_env(&mut self, envs: &[(&str, &str)]) {

@@ -112,13 +112,7 @@ fn failures_on_two_hosts_add_up_to_a_lock_on_both_and_one_reactivation_unlocks_b
         pw_locked_time(&f.directory, "alice")
     });
     let dn = f.directory.people_dn();
-    f.directory
-        .modify(
-            f.directory.admin_dn(),
-            f.directory.admin_password(),
-            &format!("dn: uid=alice,{dn}\nchangetype: modify\ndelete: pwdAccountLockedTime\n"),
-        )
-        .expect("ldapmodify as the administrator");
+    f.directory.unlock_by_hand(&format!("uid=alice,{dn}"));
     f.a.wait_locked(
         "alice",
         false,
@@ -170,13 +164,7 @@ fn a_lock_ppolicy_sets_or_one_set_by_hand_refuses_on_every_host() {
     let text = f.b.env.deadboltctl(&["status", "carol"]);
     assert!(text.stdout.contains("LOCKED in the directory"), "{text}");
     // Deleting it there ends it everywhere.
-    f.directory
-        .modify(
-            f.directory.admin_dn(),
-            f.directory.admin_password(),
-            &format!("dn: uid=carol,{dn}\nchangetype: modify\ndelete: pwdAccountLockedTime\n"),
-        )
-        .expect("unlock carol");
+    f.directory.unlock_by_hand(&format!("uid=carol,{dn}"));
     f.b.wait_locked("carol", false, "the deletion");
     f.a.wait_locked("carol", false, "the deletion");
 }
@@ -512,4 +500,42 @@ fn a_daemon_whose_own_clock_runs_an_hour_fast_stops_pushing_and_says_so() {
     });
     let text = f.a.env.deadboltctl(&["sync-status"]);
     assert!(text.stdout.contains("MORE THAN max_clock_skew"), "{text}");
+}
+
+/// A directory administrator reactivates by deleting `pwdAccountLockedTime`
+/// by hand, which leaves no reset point in the directory. A host that
+/// joins afterwards (or rebuilds its state) must not count the failures
+/// from before it and lock the employee again: the hosts that saw the
+/// deletion deleted their failures from their records.
+#[test]
+fn a_host_that_joins_after_a_reactivation_by_hand_does_not_lock_again() {
+    let f = fleet_of(&["ivan"]);
+    let mut sa = f.a.start_syncd();
+    sa.wait_ready();
+    f.a.env.fail_logins("ivan", 3);
+    assert!(f.a.locked("ivan"));
+    wait_until("the lock mirrored", PROPAGATION, || {
+        pw_locked_time(&f.directory, "ivan")
+    });
+    let ivan = f.directory.employee_dn("ivan");
+    f.directory.unlock_by_hand(&ivan);
+    f.a.wait_locked("ivan", false, "the deletion reaches host-a");
+    let record = f.directory.host_record_dn(&ivan, "host-a");
+    wait_until(
+        "host-a deletes its failures from before the reactivation",
+        PROPAGATION,
+        || {
+            f.directory
+                .entry(&record, &["deadboltFailure"])
+                .filter(|e| e.values("deadboltfailure").is_empty())
+                .map(|_| ())
+        },
+    );
+    let mut sb = f.b.start_syncd();
+    sb.wait_ready();
+    assert!(!f.b.locked("ivan"), "host-b counted the reset failures");
+    assert_eq!(f.b.env.failures("ivan"), 0);
+    // Still counted after it: a failure on host-b is one, not four.
+    f.b.env.fail_logins("ivan", 1);
+    f.a.wait_locked_count("ivan", 1);
 }

@@ -114,3 +114,87 @@ fn a_record_of_100000_failures_and_garbage_is_loaded_bounded_and_a_huge_value_re
     let status = syncd.status().expect("the daemon's status file");
     assert_eq!(status["connected"], true, "{status}");
 }
+
+/// User names that are LDAP filter or DN metacharacters (all valid user
+/// names here) fail on the host through real libpam; the daemon pushes
+/// each one's failures to that employee's own record, mirrors the one lock
+/// on that entry alone, and a reactivation of it reaches no other name.
+#[test]
+fn names_made_of_filter_and_dn_metacharacters_reach_their_own_entries_only() {
+    const LOCKED: &str = "x*";
+    // (name, failures on the host)
+    let names: [(&str, usize); 6] = [
+        (LOCKED, 3),
+        ("x", 0),
+        ("*", 0),
+        ("x)(uid=*", 2),
+        ("a(b)\\c,d=e+f\"<g>;#h", 1),
+        ("cn=host-a", 1),
+    ];
+    let directory = Directory::start();
+    let dns: Vec<String> = names
+        .iter()
+        .map(|(name, _)| directory.add_employee(name, "ldap-pw", None))
+        .collect();
+    let users: Vec<(&str, &str)> = names.iter().map(|(name, _)| (*name, "secret")).collect();
+    let host = FleetHost::new(
+        &directory,
+        "host-a",
+        &users,
+        &[("deny", "3"), ("unlock_after", "\"never\"")],
+    );
+    let mut syncd = host.start_syncd();
+    syncd.wait_ready();
+    for (name, failures) in names {
+        host.env.fail_logins(name, failures);
+    }
+    let pushed = |dn: &str| {
+        directory
+            .entry(
+                &directory.host_record_dn(dn, "host-a"),
+                &["deadboltFailure"],
+            )
+            .map_or(0, |e| e.values("deadboltfailure").len())
+    };
+    let lock_on = |dn: &str| {
+        directory
+            .entry(dn, &["pwdAccountLockedTime"])
+            .is_some_and(|e| !e.values("pwdaccountlockedtime").is_empty())
+    };
+    wait_until(
+        "every name's failures in its own record, the lock mirrored",
+        PROPAGATION,
+        || {
+            (names.iter().zip(&dns).all(|((_, n), dn)| pushed(dn) == *n) && lock_on(&dns[0]))
+                .then_some(())
+        },
+    );
+    for ((name, _), dn) in names.iter().zip(&dns) {
+        assert_eq!(lock_on(dn), *name == LOCKED, "{name}: pwdAccountLockedTime");
+        assert_eq!(
+            host.locked(name),
+            *name == LOCKED,
+            "{name}: locked on the host"
+        );
+    }
+    // Every record the daemon wrote sits under the entry it belongs to.
+    let records = directory.search(
+        &directory.people_dn(),
+        "sub",
+        "(objectClass=deadboltHostRecord)",
+        &["1.1"],
+    );
+    let expected = names.iter().filter(|(_, n)| *n > 0).count();
+    assert_eq!(records.len(), expected, "{records:?}");
+
+    directory.unlock_by_hand(&dns[0]);
+    host.wait_locked(LOCKED, false, "the reactivation of x*");
+    wait_until(
+        "x*'s pushed failures deleted with the reactivation",
+        PROPAGATION,
+        || (pushed(&dns[0]) == 0).then_some(()),
+    );
+    for ((name, n), dn) in names.iter().zip(&dns).skip(1) {
+        assert_eq!(pushed(dn), *n, "{name}: the reactivation of x* touched it");
+    }
+}
