@@ -693,6 +693,11 @@ impl PamEnv {
         &self.state_dir
     }
 
+    /// The passwd file nss_wrapper answers from.
+    pub fn passwd_path(&self) -> &Path {
+        &self.passwd
+    }
+
     pub fn config_path(&self) -> &Path {
         &self.config
     }

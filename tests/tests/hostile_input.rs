@@ -89,6 +89,56 @@ fn other_spellings_of_a_name_neither_reach_nor_reset_its_tally() {
     assert!(!env.authenticate("alice", "secret").succeeded());
 }
 
+/// An NSS that folds case (sssd with `case_sensitive = false`, winbind)
+/// answers `ALICE` with alice's entry. The module keeps state under the
+/// name NSS returns, so every spelling meets alice's own tally and lock,
+/// and no state is kept under another spelling. nss_wrapper compares names
+/// exactly; a small NSS module built here (`tests/nss/libnss_fold.c`),
+/// which nss_wrapper asks first, folds case.
+#[test]
+fn spellings_an_nss_folds_to_one_account_meet_its_own_tally_and_lock() {
+    let env = PamEnv::builder()
+        .user("alice", "secret")
+        .lockout("deny", "3")
+        .lockout("unlock_after", "\"never\"")
+        .build();
+    let module = env.root().join("libnss_fold.so.2");
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(&module)
+        .arg(deadbolt_tests::workspace_dir().join("tests/nss/libnss_fold.c"))
+        .status()
+        .expect("run cc");
+    assert!(built.success(), "the NSS module does not build");
+    let module = module.to_str().expect("a UTF-8 path");
+    let passwd = env.passwd_path().to_str().expect("a UTF-8 path");
+    let folding = [
+        ("NSS_WRAPPER_MODULE_SO_PATH", module),
+        ("NSS_WRAPPER_MODULE_FN_PREFIX", "fold"),
+        ("DEADBOLT_FOLD_PASSWD", passwd),
+    ];
+    for spelling in ["ALICE", "Alice", "aLiCe"] {
+        let mut login = env.start_pamtester_with(spelling, &["authenticate"], &folding);
+        login.send("wrong password\n");
+        let out = login.wait();
+        out.assert_exited_normally();
+        assert!(!out.succeeded(), "{spelling} logged in\n{out}");
+    }
+    assert_eq!(
+        env.failures("alice"),
+        3,
+        "the spellings' failures are not alice's"
+    );
+    assert!(env.is_locked("alice"));
+    let files = env.state_files();
+    assert!(
+        files.iter().all(|f| f.starts_with("alice.")),
+        "state kept under another spelling: {files:?}"
+    );
+    // Locked for every spelling, the right password included.
+    assert!(!env.authenticate("alice", "secret").succeeded());
+}
+
 #[test]
 fn empty_huge_and_non_utf8_passwords_are_failures_that_are_never_stored() {
     let env = PamEnv::builder()
