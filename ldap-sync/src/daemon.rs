@@ -799,6 +799,7 @@ impl Daemon {
     /// Plans `user`'s push against the view and applies it.
     async fn push_planned(&mut self, ldap: &mut Ldap, user: &UserName) -> Result<(), PushError> {
         let now = Timestamp::now();
+        let limit = self.settings.timeout;
         let Some(entry) = self.view.entry(user).cloned() else {
             return Ok(());
         };
@@ -837,11 +838,13 @@ impl Daemon {
                         attrs.push((attribute.into(), values.iter().cloned().collect()));
                     }
                 }
-                ldap.add(&record_dn, attrs).await
+                ldap.with_timeout(limit).add(&record_dn, attrs).await
             } else {
-                ldap.modify(&record_dn, record_mods(&push)).await
+                ldap.with_timeout(limit)
+                    .modify(&record_dn, record_mods(&push))
+                    .await
             };
-            check(result)?;
+            check(result, limit)?;
             let me = self.settings.host.to_ascii_lowercase();
             let before = self
                 .view
@@ -862,9 +865,9 @@ impl Daemon {
                 "pwdAccountLockedTime".to_owned(),
                 HashSet::from([lock.clone()]),
             )];
-            match ldap.modify(&entry.dn, mods).await {
+            match ldap.with_timeout(limit).modify(&entry.dn, mods).await {
                 Ok(r) if r.rc == 0 => {
-                    if let Some(at) = entry_csn_time(ldap, &entry.dn).await {
+                    if let Some(at) = entry_csn_time(ldap, &entry.dn, limit).await {
                         self.own_locks.insert(user.clone(), at);
                     }
                     log::notice(&format!(
@@ -888,7 +891,7 @@ impl Daemon {
                     }
                     self.no_ppolicy = true;
                 }
-                other => check(other)?,
+                other => check(other, limit)?,
             }
             if let Some(e) = self.view.entry_mut(user) {
                 if !self.no_ppolicy {
@@ -908,7 +911,9 @@ impl Daemon {
             ldap3::ldap_escape(user.as_str())
         );
         let attrs = sync_attributes(&self.settings);
+        let limit = self.settings.timeout;
         let found = ldap
+            .with_timeout(limit)
             .search(
                 &self.settings.base_dn,
                 Scope::Subtree,
@@ -916,7 +921,7 @@ impl Daemon {
                 attrs.clone(),
             )
             .await
-            .map_err(|e| PushError::Connection(e.to_string()))?;
+            .map_err(|e| PushError::Connection(op_error(&e, limit)))?;
         let (entries, _) = found
             .success()
             .map_err(|e| PushError::Refused(e.to_string()))?;
@@ -928,6 +933,7 @@ impl Daemon {
         self.take_entry(entry, None);
         self.view.forget_records(user);
         let children = ldap
+            .with_timeout(limit)
             .search(
                 &dn,
                 Scope::OneLevel,
@@ -935,7 +941,7 @@ impl Daemon {
                 attrs,
             )
             .await
-            .map_err(|e| PushError::Connection(e.to_string()))?;
+            .map_err(|e| PushError::Connection(op_error(&e, limit)))?;
         if let Ok((records, _)) = children.success() {
             for record in records {
                 self.take_entry(SearchEntry::construct(record), None);
@@ -1005,9 +1011,12 @@ enum PushError {
     Stale(String),
 }
 
-fn check(result: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), PushError> {
+fn check(
+    result: ldap3::result::Result<ldap3::LdapResult>,
+    limit: Duration,
+) -> Result<(), PushError> {
     match result {
-        Err(e) => Err(PushError::Connection(e.to_string())),
+        Err(e) => Err(PushError::Connection(op_error(&e, limit))),
         Ok(r) if r.rc == 0 => Ok(()),
         Ok(r) if matches!(r.rc, 16 | 20 | 32 | 68) => {
             Err(PushError::Stale(format!("rc={} {}", r.rc, r.text)))
@@ -1016,9 +1025,23 @@ fn check(result: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), PushErr
     }
 }
 
+/// An operation's failure in words: a server that stops answering within
+/// a session is given up on after `[directory] timeout`, as one that never
+/// answers the bind is, and the session ends.
+fn op_error(e: &ldap3::result::LdapError, limit: Duration) -> String {
+    match e {
+        ldap3::result::LdapError::Timeout { .. } => format!(
+            "no answer to an operation within {} ms (timeout)",
+            limit.as_millis()
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// The directory's time of the latest change of `dn`, from its entryCSN.
-async fn entry_csn_time(ldap: &mut Ldap, dn: &str) -> Option<Timestamp> {
+async fn entry_csn_time(ldap: &mut Ldap, dn: &str, limit: Duration) -> Option<Timestamp> {
     let (entries, _) = ldap
+        .with_timeout(limit)
         .search(dn, Scope::Base, "(objectClass=*)", vec!["entryCSN"])
         .await
         .ok()?

@@ -43,6 +43,10 @@ pub enum Garbage {
     WrongResponseToSearch,
     /// Bytes passed through both ways to this address.
     Proxy(SocketAddr),
+    /// As `Proxy`, but the client's add and modify requests are swallowed:
+    /// a server that stops answering writes within a working session,
+    /// while the bind, searches and the sync stream go on.
+    ProxyDroppingWrites(SocketAddr),
 }
 
 impl Garbage {
@@ -56,6 +60,7 @@ impl Garbage {
                 | Garbage::ForeignIntermediate
                 | Garbage::WrongResponseToSearch
                 | Garbage::Proxy(_)
+                | Garbage::ProxyDroppingWrites(_)
         )
     }
 }
@@ -129,9 +134,10 @@ impl Drop for FakeLdap {
 }
 
 fn serve(mut conn: TcpStream, case: Garbage) {
-    if let Garbage::Proxy(to) = case {
-        proxy(conn, to);
-        return;
+    match case {
+        Garbage::Proxy(to) => return proxy(conn, to, false),
+        Garbage::ProxyDroppingWrites(to) => return proxy(conn, to, true),
+        _ => {}
     }
     let Some((bind_id, _)) = read_message(&mut conn) else {
         return;
@@ -210,7 +216,10 @@ fn close(conn: TcpStream) {
     let _ = conn.shutdown(Shutdown::Both);
 }
 
-fn proxy(client: TcpStream, to: SocketAddr) {
+/// ModifyRequest and AddRequest, as BER application tags.
+const WRITE_OPS: [u8; 2] = [0x66, 0x68];
+
+fn proxy(client: TcpStream, to: SocketAddr, drop_writes: bool) {
     let Ok(server) = TcpStream::connect(to) else {
         return close(client);
     };
@@ -218,7 +227,15 @@ fn proxy(client: TcpStream, to: SocketAddr) {
         return;
     };
     let upstream = thread::spawn(move || {
-        let _ = std::io::copy(&mut client_in, &mut server_out);
+        if drop_writes {
+            while let Some((message, op)) = read_raw_message(&mut client_in) {
+                if !WRITE_OPS.contains(&op) && server_out.write_all(&message).is_err() {
+                    break;
+                }
+            }
+        } else {
+            let _ = std::io::copy(&mut client_in, &mut server_out);
+        }
         let _ = server_out.shutdown(Shutdown::Write);
     });
     let (mut server_in, mut client_out) = (server, client);
@@ -229,20 +246,44 @@ fn proxy(client: TcpStream, to: SocketAddr) {
 
 /// Reads one LDAPMessage: its message id and the tag of its protocol op.
 fn read_message(conn: &mut TcpStream) -> Option<(i64, u8)> {
-    let mut head = [0u8; 2];
-    conn.read_exact(&mut head).ok()?;
-    if head[0] != 0x30 {
+    let (message, _) = read_raw_message(conn)?;
+    let body = &message[message_body_start(&message)?..];
+    let id_len = usize::from(*body.get(1)?);
+    let id = body
+        .get(2..2 + id_len)?
+        .iter()
+        .fold(0i64, |acc, b| (acc << 8) | i64::from(*b));
+    Some((id, *body.get(2 + id_len)?))
+}
+
+/// Where the sequence's content starts, after its tag and length.
+fn message_body_start(message: &[u8]) -> Option<usize> {
+    let first = *message.get(1)?;
+    Some(if first < 0x80 {
+        2
+    } else {
+        2 + usize::from(first & 0x7f)
+    })
+}
+
+/// Reads one LDAPMessage whole (up to 1 MiB): its bytes as sent, and the
+/// tag of its protocol op.
+fn read_raw_message(conn: &mut TcpStream) -> Option<(Vec<u8>, u8)> {
+    let mut message = vec![0u8; 2];
+    conn.read_exact(&mut message).ok()?;
+    if message[0] != 0x30 {
         return None;
     }
-    let len = if head[1] < 0x80 {
-        usize::from(head[1])
+    let len = if message[1] < 0x80 {
+        usize::from(message[1])
     } else {
-        let n = usize::from(head[1] & 0x7f);
+        let n = usize::from(message[1] & 0x7f);
         if n == 0 || n > 4 {
             return None;
         }
         let mut bytes = [0u8; 4];
         conn.read_exact(&mut bytes[..n]).ok()?;
+        message.extend_from_slice(&bytes[..n]);
         bytes[..n]
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
@@ -250,19 +291,17 @@ fn read_message(conn: &mut TcpStream) -> Option<(i64, u8)> {
     if len > 1 << 20 {
         return None;
     }
-    let mut body = vec![0u8; len];
-    conn.read_exact(&mut body).ok()?;
+    let start = message.len();
+    message.resize(start + len, 0);
+    conn.read_exact(&mut message[start..]).ok()?;
     // INTEGER messageID, then the op's tag.
+    let body = &message[start..];
     if body.first() != Some(&0x02) {
         return None;
     }
     let id_len = usize::from(*body.get(1)?);
-    let id = body
-        .get(2..2 + id_len)?
-        .iter()
-        .fold(0i64, |acc, b| (acc << 8) | i64::from(*b));
     let op = *body.get(2 + id_len)?;
-    Some((id, op))
+    Some((message, op))
 }
 
 /// A BER TLV with a definite length.

@@ -8,7 +8,7 @@
 
 use deadbolt_tests::fake_ldap::{FakeLdap, Garbage};
 use deadbolt_tests::fleet::{FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED};
-use deadbolt_tests::slapd::{wait_until, Directory};
+use deadbolt_tests::slapd::{wait_until, Directory, Host};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -29,22 +29,27 @@ fn alive(syncd: &mut Syncd, after: &str) {
     }
 }
 
+/// host-a, whose only server is `fake`, with a timeout of 1 s: the
+/// silent cases end quickly.
+fn host_through(fake: &FakeLdap, directory: &Directory, identity: &Host) -> FleetHost {
+    FleetHost::with_directory_keys(
+        &[fake.uri()],
+        &directory.people_dn(),
+        "host-a",
+        identity,
+        &[("alice", PW)],
+        UNTIL_REACTIVATED,
+        "timeout = \"1s\"\n",
+    )
+}
+
 #[test]
 fn a_directory_that_sends_garbage_is_survived_and_a_real_one_then_syncs() {
     let directory = Directory::start();
     directory.add_employee("alice", "ldap-pw", None);
     let identity = directory.add_host("host-a");
     let fake = FakeLdap::start(Garbage::RandomBytes);
-    // A timeout of 1 s: the silent cases end quickly.
-    let host = FleetHost::with_directory_keys(
-        &[fake.uri()],
-        &directory.people_dn(),
-        "host-a",
-        &identity,
-        &[("alice", PW)],
-        UNTIL_REACTIVATED,
-        "timeout = \"1s\"\n",
-    );
+    let host = host_through(&fake, &directory, &identity);
     // One failure recorded before any of it: it must stay exactly one.
     host.env.fail_logins("alice", 1);
     let mut syncd = host.start_syncd();
@@ -126,4 +131,47 @@ fn a_directory_that_sends_garbage_is_survived_and_a_real_one_then_syncs() {
         Some(0),
         "SIGTERM stops it cleanly"
     );
+}
+
+/// A server that binds, streams and answers searches but stops answering
+/// writes, within a working session: the daemon gives the write up after
+/// `[directory] timeout`, ends the session, says so, and pushes the failure
+/// once the server answers again. (Before, the push waited for ever and no
+/// later change reached the directory.)
+#[test]
+fn a_server_that_stops_answering_writes_is_given_up_on_and_the_push_resumes() {
+    let directory = Directory::start();
+    directory.add_employee("alice", "ldap-pw", None);
+    let identity = directory.add_host("host-a");
+    let real: SocketAddr = format!("127.0.0.1:{}", directory.port())
+        .parse()
+        .expect("slapd's address");
+    let fake = FakeLdap::start(Garbage::ProxyDroppingWrites(real));
+    let host = host_through(&fake, &directory, &identity);
+    let mut syncd = host.start_syncd();
+    syncd.wait_ready();
+    host.env.fail_logins("alice", 1);
+    wait_until("the stalled write given up on", TWO_CONNECTIONS, || {
+        alive(&mut syncd, "a stalled write");
+        syncd
+            .log_text()
+            .contains("no answer to an operation within 1000 ms (timeout)")
+            .then_some(())
+    });
+    let record = directory.host_record_dn(&directory.employee_dn("alice"), "host-a");
+    assert!(
+        directory.entry(&record, &["deadboltFailure"]).is_none(),
+        "a write reached slapd through a proxy that drops writes"
+    );
+    fake.set(Garbage::Proxy(real));
+    wait_until(
+        "the failure pushed once the server answers writes",
+        TWO_CONNECTIONS,
+        || {
+            alive(&mut syncd, "the server answering again");
+            let entry = directory.entry(&record, &["deadboltFailure"])?;
+            (entry.values("deadboltFailure").len() == 1).then_some(())
+        },
+    );
+    assert_eq!(host.env.failures("alice"), 1, "one failure, not two");
 }
