@@ -33,11 +33,16 @@ const DENY: usize = 3;
 /// some 14,000 changes through slapd (about 30 s for the debug build on 2
 /// idle cores, four times that beside a build).
 const WAVE_DEADLINE: Duration = Duration::from_secs(600);
-/// The first waves settle the allocator's pools and the caches (the
-/// second can still end some 1.7 MiB above the first); every later wave
-/// may end at most [`GROWTH_ALLOWED_KIB`] above the highest of them.
+/// The first waves settle the allocator's pools and the caches. The RSS
+/// then behaves as a high-water mark (glibc keeps what it touched): it
+/// steps up when a wave's transient peak is higher than before, as when
+/// the stream's queue (1,024 messages) fills further while the daemon
+/// pushes. Steps of 2.5 MiB have been seen in later waves, for a daemon
+/// with no leak. Every later wave may end at most a quarter (and at least
+/// 4 MiB) above the highest of the warm-up waves: a leak of 1 KiB for
+/// each stream message grows it by some 8.5 MiB a wave here.
 const WARM_UP_WAVES: usize = 2;
-const GROWTH_ALLOWED_KIB: u64 = 1_024;
+const GROWTH_ALLOWED_MIN_KIB: u64 = 4 * 1024;
 /// Well above what the daemon needs for this directory (some 10 MiB): a
 /// ceiling for a daemon that holds far more than the directory's size.
 const CEILING_KIB: u64 = 64 * 1024;
@@ -196,9 +201,10 @@ fn the_daemons_memory_stays_bounded_through_waves_of_locks_and_reactivations() {
         .map(|(rss, _)| *rss)
         .max()
         .expect("warm-up waves");
+    let allowed = (settled / 4).max(GROWTH_ALLOWED_MIN_KIB);
     for (wave, (rss, hwm)) in after_wave.iter().enumerate() {
         assert!(
-            wave < WARM_UP_WAVES || *rss <= settled + GROWTH_ALLOWED_KIB,
+            wave < WARM_UP_WAVES || *rss <= settled + allowed,
             "wave {wave}: VmRSS {rss} KiB, {settled} KiB after the warm-up: it grows \
              ({after_wave:?})"
         );
