@@ -228,7 +228,7 @@ fn proxy(client: TcpStream, to: SocketAddr, drop_writes: bool) {
     };
     let upstream = thread::spawn(move || {
         if drop_writes {
-            while let Some((message, op)) = read_raw_message(&mut client_in) {
+            while let Some((message, _, op)) = read_raw_message(&mut client_in) {
                 if !WRITE_OPS.contains(&op) && server_out.write_all(&message).is_err() {
                     break;
                 }
@@ -246,29 +246,12 @@ fn proxy(client: TcpStream, to: SocketAddr, drop_writes: bool) {
 
 /// Reads one LDAPMessage: its message id and the tag of its protocol op.
 fn read_message(conn: &mut TcpStream) -> Option<(i64, u8)> {
-    let (message, _) = read_raw_message(conn)?;
-    let body = &message[message_body_start(&message)?..];
-    let id_len = usize::from(*body.get(1)?);
-    let id = body
-        .get(2..2 + id_len)?
-        .iter()
-        .fold(0i64, |acc, b| (acc << 8) | i64::from(*b));
-    Some((id, *body.get(2 + id_len)?))
+    read_raw_message(conn).map(|(_, id, op)| (id, op))
 }
 
-/// Where the sequence's content starts, after its tag and length.
-fn message_body_start(message: &[u8]) -> Option<usize> {
-    let first = *message.get(1)?;
-    Some(if first < 0x80 {
-        2
-    } else {
-        2 + usize::from(first & 0x7f)
-    })
-}
-
-/// Reads one LDAPMessage whole (up to 1 MiB): its bytes as sent, and the
-/// tag of its protocol op.
-fn read_raw_message(conn: &mut TcpStream) -> Option<(Vec<u8>, u8)> {
+/// Reads one LDAPMessage whole (up to 1 MiB): its bytes as sent, its
+/// message id and the tag of its protocol op.
+fn read_raw_message(conn: &mut TcpStream) -> Option<(Vec<u8>, i64, u8)> {
     let mut message = vec![0u8; 2];
     conn.read_exact(&mut message).ok()?;
     if message[0] != 0x30 {
@@ -300,8 +283,12 @@ fn read_raw_message(conn: &mut TcpStream) -> Option<(Vec<u8>, u8)> {
         return None;
     }
     let id_len = usize::from(*body.get(1)?);
+    let id = body
+        .get(2..2 + id_len)?
+        .iter()
+        .fold(0i64, |acc, b| (acc << 8) | i64::from(*b));
     let op = *body.get(2 + id_len)?;
-    Some((message, op))
+    Some((message, id, op))
 }
 
 /// A BER TLV with a definite length.

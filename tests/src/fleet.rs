@@ -4,6 +4,8 @@
 
 use crate::slapd::{wait_until, Directory};
 use crate::PamEnv;
+use deadbolt_core::store::{Loaded, Pending};
+use deadbolt_core::{LockoutPolicy, StateStore, Timestamp, UnlockAfter, UserName};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,20 @@ pub type Lockout<'a> = &'a [(&'a str, &'a str)];
 
 /// Locked after 3 failures until reactivated: what the seed product does.
 pub const UNTIL_REACTIVATED: Lockout<'static> = &[("deny", "3"), ("unlock_after", "\"never\"")];
+
+/// Whether `user` is locked in `store` under [`UNTIL_REACTIVATED`] (and
+/// the default `fail_interval`), read directly: no process is spawned, so
+/// a poll costs microseconds.
+pub fn locked_in(store: &StateStore, user: &UserName) -> bool {
+    let policy = LockoutPolicy {
+        unlock_after: UnlockAfter::Never,
+        ..LockoutPolicy::default()
+    };
+    match store.load_counting(user, Pending::All, Timestamp::now()) {
+        Ok(Loaded::Present(state)) => policy.evaluate(&state, Timestamp::now()).locked,
+        _ => false,
+    }
+}
 
 /// A host: its name, its PAM environment and its directory identity.
 #[derive(Debug)]

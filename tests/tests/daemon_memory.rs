@@ -15,12 +15,9 @@
 //!
 //!   cargo test -p deadbolt-tests --test daemon_memory -- --nocapture
 
-use deadbolt_core::store::{Loaded, Pending};
-use deadbolt_core::{
-    Failure, LockoutPolicy, StateStore, Timestamp, UnlockAfter, UserName, UserState,
-};
+use deadbolt_core::{Failure, StateStore, Timestamp, UserName, UserState};
 use deadbolt_ldap_sync::encoding::format_time;
-use deadbolt_tests::fleet::{proc_status_kib, FleetHost, Syncd, UNTIL_REACTIVATED};
+use deadbolt_tests::fleet::{locked_in, proc_status_kib, FleetHost, Syncd, UNTIL_REACTIVATED};
 use deadbolt_tests::slapd::Directory;
 use std::time::{Duration, Instant};
 
@@ -28,6 +25,7 @@ use std::time::{Duration, Instant};
 /// run it larger or longer.
 const EMPLOYEES: usize = 2_000;
 const WAVES: usize = 5;
+/// `deny` of [`UNTIL_REACTIVATED`]: each wave locks every employee.
 const DENY: usize = 3;
 /// How long one half of a wave may take before the test fails: each moves
 /// some 14,000 changes through slapd (about 30 s for the debug build on 2
@@ -46,15 +44,6 @@ const GROWTH_ALLOWED_MIN_KIB: u64 = 4 * 1024;
 /// Well above what the daemon needs for this directory (some 10 MiB): a
 /// ceiling for a daemon that holds far more than the directory's size.
 const CEILING_KIB: u64 = 64 * 1024;
-
-fn policy() -> LockoutPolicy {
-    LockoutPolicy {
-        enabled: true,
-        deny: DENY as u32,
-        fail_interval: Duration::from_secs(900),
-        unlock_after: UnlockAfter::Never,
-    }
-}
 
 /// `VmRSS` and `VmHWM` of `pid`, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
@@ -127,11 +116,6 @@ fn the_daemons_memory_stays_bounded_through_waves_of_locks_and_reactivations() {
         .iter()
         .map(|n| UserName::parse(n).expect("a user name"))
         .collect();
-    let locked_here =
-        |user: &UserName| match store.load_counting(user, Pending::All, Timestamp::now()) {
-            Ok(Loaded::Present(state)) => policy().evaluate(&state, Timestamp::now()).locked,
-            _ => false,
-        };
     let (loaded_rss, _) = memory_kib(syncd.pid());
     println!("{employees} employees loaded: VmRSS {loaded_rss} KiB");
 
@@ -159,7 +143,7 @@ fn the_daemons_memory_stays_bounded_through_waves_of_locks_and_reactivations() {
         let pushed = started.elapsed();
         // All locked here, from the host's own failures.
         assert!(
-            users.iter().all(&locked_here),
+            users.iter().all(|u| locked_in(&store, u)),
             "wave {wave}: not all locked"
         );
 
@@ -179,7 +163,7 @@ fn the_daemons_memory_stays_bounded_through_waves_of_locks_and_reactivations() {
             caught_up(s)
                 && count(&directory, "(deadboltFailure=*)") == 0
                 && count(&directory, "(pwdAccountLockedTime=*)") == 0
-                && !users.iter().any(&locked_here)
+                && !users.iter().any(|u| locked_in(&store, u))
         });
         let (rss, hwm) = memory_kib(syncd.pid());
         println!(

@@ -6,31 +6,14 @@
 //!
 //!   cargo test -p deadbolt-tests --test fleet_bench -- --ignored --nocapture --test-threads 1
 
-use deadbolt_core::store::{Loaded, Pending};
-use deadbolt_core::{LockoutPolicy, StateStore, Timestamp, UnlockAfter, UserName};
-use deadbolt_tests::fleet::{proc_status_kib, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED};
+use deadbolt_core::{StateStore, UserName};
+use deadbolt_tests::fleet::{
+    locked_in, proc_status_kib, FleetHost, Syncd, PROPAGATION, UNTIL_REACTIVATED,
+};
 use deadbolt_tests::slapd::{wait_until, Directory};
 use std::time::{Duration, Instant};
 
 const PW: &str = "secret";
-
-fn policy() -> LockoutPolicy {
-    LockoutPolicy {
-        enabled: true,
-        deny: 3,
-        fail_interval: Duration::from_secs(900),
-        unlock_after: UnlockAfter::Never,
-    }
-}
-
-/// Whether `user` is locked in `host`'s store, read directly (no process
-/// spawned), so the poll itself costs microseconds.
-fn locked_in(store: &StateStore, user: &UserName) -> bool {
-    match store.load_counting(user, Pending::All, Timestamp::now()) {
-        Ok(Loaded::Present(state)) => policy().evaluate(&state, Timestamp::now()).locked,
-        _ => false,
-    }
-}
 
 fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
